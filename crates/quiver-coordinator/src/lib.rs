@@ -1,1 +1,195 @@
-//! placeholder
+//! The job coordinator. Each `quiver serve` replica runs one [`Coordinator`]: it claims
+//! due jobs from the metadata store under a lease, renews the lease by heartbeat while
+//! an executor works, and records the outcome. There is no leader: the store's claim
+//! (`FOR UPDATE SKIP LOCKED` on Postgres) guarantees that two replicas never run the same
+//! job at once, and an expired lease hands a crashed replica's job to another.
+//!
+//! Executors are registered per [`JobKind`]; a replica only claims kinds it can run, so
+//! jobs wait in the queue until a replica with the right executor is up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use quiver_metadata::{Job, JobKind, JobRun, MetadataStore, RunOutcome, StoreError};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// What an executor reports: rows written on success, or an error message.
+pub type ExecutionResult = Result<Option<i64>, String>;
+
+/// Runs one kind of job.
+#[async_trait]
+pub trait JobExecutor: Send + Sync {
+    /// # Contract
+    /// Idempotent: a job may run again after a crash or a lost lease, so outputs must be
+    /// written to attempt-independent locations and published atomically.
+    ///
+    /// # Errors
+    /// An error message (no secrets); the coordinator retries with back-off while
+    /// attempts remain.
+    async fn execute(&self, job: &Job, context: &JobContext) -> ExecutionResult;
+}
+
+/// Handed to executors: logs and progress for the current run.
+pub struct JobContext {
+    store: Arc<dyn MetadataStore>,
+    owner: String,
+    job_id: i64,
+    progress: watch::Sender<(i64, Option<i64>)>,
+}
+
+impl JobContext {
+    /// Append a line to the run's logs.
+    pub async fn log(&self, line: &str) -> Result<(), StoreError> {
+        self.store.append_log(self.job_id, &self.owner, line).await
+    }
+
+    /// Record progress; it reaches the store with the next heartbeat.
+    pub fn progress(&self, done: i64, total: Option<i64>) {
+        self.progress.send_replace((done, total));
+    }
+}
+
+/// Settings of a coordinator.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// How often to look for work when the queue is empty.
+    pub poll_interval: Duration,
+    /// Identity written into leases; unique per replica.
+    pub owner: String,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            owner: format!("quiver-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+pub struct Coordinator {
+    store: Arc<dyn MetadataStore>,
+    executors: HashMap<JobKind, Arc<dyn JobExecutor>>,
+    config: CoordinatorConfig,
+}
+
+impl Coordinator {
+    pub fn new(store: Arc<dyn MetadataStore>, config: CoordinatorConfig) -> Self {
+        Coordinator {
+            store,
+            executors: HashMap::new(),
+            config,
+        }
+    }
+
+    pub fn register(mut self, kind: JobKind, executor: Arc<dyn JobExecutor>) -> Self {
+        self.executors.insert(kind, executor);
+        self
+    }
+
+    pub fn kinds(&self) -> Vec<JobKind> {
+        let mut kinds: Vec<JobKind> = self.executors.keys().copied().collect();
+        kinds.sort_by_key(|k| k.as_str());
+        kinds
+    }
+
+    /// Run jobs until `shutdown` turns true. Store errors are logged and retried after
+    /// the poll interval, so a restarting database does not stop the coordinator.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        info!(owner = %self.config.owner, kinds = ?self.kinds(), "coordinator started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let worked = match self.run_once().await {
+                Ok(worked) => worked,
+                Err(error) => {
+                    warn!(%error, "coordinator could not claim work");
+                    false
+                }
+            };
+            if !worked {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        info!(owner = %self.config.owner, "coordinator stopped");
+    }
+
+    /// Claim and run at most one job. Returns whether a job was run.
+    pub async fn run_once(&self) -> Result<bool, StoreError> {
+        let kinds = self.kinds();
+        if kinds.is_empty() {
+            return Ok(false);
+        }
+        let Some((job, run)) = self
+            .store
+            .claim_job(&self.config.owner, &kinds, self.config.lease)
+            .await?
+        else {
+            return Ok(false);
+        };
+        self.execute(job, run).await?;
+        Ok(true)
+    }
+
+    async fn execute(&self, job: Job, run: JobRun) -> Result<(), StoreError> {
+        let Some(executor) = self.executors.get(&job.kind).cloned() else {
+            return Err(StoreError::JobState(format!("no executor for {} jobs", job.kind)));
+        };
+        info!(job = job.id, kind = %job.kind, resource = %job.resource, attempt = run.attempt, "job started");
+        let (progress_tx, mut progress_rx) = watch::channel((0i64, None));
+        let context = JobContext {
+            store: self.store.clone(),
+            owner: self.config.owner.clone(),
+            job_id: job.id,
+            progress: progress_tx,
+        };
+        let started = tokio::time::Instant::now();
+        let mut heartbeat = tokio::time::interval(self.config.lease / 3);
+        heartbeat.tick().await;
+        let work = executor.execute(&job, &context);
+        tokio::pin!(work);
+        let result = loop {
+            tokio::select! {
+                result = &mut work => break Some(result),
+                _ = heartbeat.tick() => {
+                    let (done, total) = *progress_rx.borrow_and_update();
+                    match self.store.heartbeat(job.id, &self.config.owner, self.config.lease, done, total).await {
+                        Ok(()) => {}
+                        // The lease went to someone else (or the job was cancelled): stop
+                        // working so two replicas never write the same output at once.
+                        Err(StoreError::JobState(reason)) => {
+                            warn!(job = job.id, %reason, "job abandoned: lease lost");
+                            break None;
+                        }
+                        Err(error) => warn!(job = job.id, %error, "heartbeat failed; will retry"),
+                    }
+                }
+            }
+        };
+        let Some(result) = result else {
+            return Ok(());
+        };
+        let outcome = match result {
+            Ok(rows_written) => RunOutcome::Succeeded { rows_written },
+            Err(error) => RunOutcome::Failed { error },
+        };
+        let finished = self.store.finish_run(job.id, &self.config.owner, outcome).await?;
+        info!(
+            job = job.id,
+            state = %finished.state,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "job finished"
+        );
+        Ok(())
+    }
+}

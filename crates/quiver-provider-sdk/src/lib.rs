@@ -1,1 +1,243 @@
-//! placeholder
+//! The provider plugin SDK: what an infra team implements to plug a storage or compute
+//! system into Quiver, without touching (or depending on) the rest of Quiver.
+//!
+//! A provider is built by a [`ProviderFactory`] registered under its kind (`postgres`,
+//! `redis`, …) in a [`ProviderRegistry`]. A kind that exists but was compiled out is
+//! registered as [`Unsupported`], which answers with the cargo feature to enable, so the
+//! mistake is reported at apply time instead of as "unknown provider".
+//!
+//! This crate holds the control-plane half of the contract (identity, capabilities,
+//! health, construction). The data-plane methods (Arrow record batches for offline
+//! reads and training sets, online writes and multi-get) are added to [`OfflineStore`]
+//! and [`OnlineStore`] together with the first providers that implement them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// Errors a provider reports. Variants say whether retrying can help.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The configuration is wrong (missing field, bad URL): retrying cannot help.
+    #[error("invalid provider configuration: {0}")]
+    InvalidConfig(String),
+    /// Credentials were refused: retrying cannot help until they change.
+    #[error("credentials rejected: {0}")]
+    Unauthorized(String),
+    /// The system could not be reached or timed out: retrying may help.
+    #[error("provider unreachable: {0}")]
+    Unreachable(String),
+    /// The operation is not offered by this provider (see its capabilities).
+    #[error("not supported by this provider: {0}")]
+    Unsupported(String),
+    /// The provider kind is known but was compiled out of this binary.
+    #[error("provider kind `{kind}` is not compiled into this binary; rebuild with the cargo feature `{feature}`")]
+    CompiledOut { kind: String, feature: String },
+    /// The provider kind is not known at all.
+    #[error("unknown provider kind `{kind}`; known kinds: {known}")]
+    UnknownKind { kind: String, known: String },
+    /// Anything else the system reported.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ProviderError {
+    /// Whether a job hitting this error should be retried with back-off.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ProviderError::Unreachable(_) | ProviderError::Other(_))
+    }
+}
+
+/// Result of a provider health check: reachable, and credentials accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    pub healthy: bool,
+    /// A short human-readable explanation (never containing secrets).
+    pub message: String,
+    pub latency: Duration,
+}
+
+/// What an offline store can do, so callers choose a plan instead of failing late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OfflineCapabilities {
+    pub sql_transformations: bool,
+    pub point_in_time_join: bool,
+    pub incremental_latest_values: bool,
+    pub created_timestamp_tie_break: bool,
+}
+
+/// What an online store can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OnlineCapabilities {
+    pub ttl: bool,
+    pub event_time_monotonic_writes: bool,
+    pub multi_get: bool,
+}
+
+/// Common to every provider.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The kind this provider was registered under (`postgres`, `redis`, …).
+    fn kind(&self) -> &str;
+
+    /// Check that the system is reachable and accepts the credentials.
+    ///
+    /// # Contract
+    /// Bounded in time (a few seconds) and side-effect free.
+    ///
+    /// # Errors
+    /// Never: an unhealthy provider is a report with `healthy: false`.
+    async fn health(&self) -> HealthReport;
+}
+
+/// A system that holds offline data (tables/files) and computes on it.
+pub trait OfflineStore: Provider {
+    fn capabilities(&self) -> OfflineCapabilities;
+}
+
+/// A low-latency key-value system serving feature values.
+pub trait OnlineStore: Provider {
+    fn capabilities(&self) -> OnlineCapabilities;
+}
+
+/// A constructed provider, by role.
+#[derive(Clone)]
+pub enum ProviderHandle {
+    Offline(Arc<dyn OfflineStore>),
+    Online(Arc<dyn OnlineStore>),
+}
+
+impl ProviderHandle {
+    pub fn provider(&self) -> &dyn Provider {
+        match self {
+            ProviderHandle::Offline(p) => p.as_ref(),
+            ProviderHandle::Online(p) => p.as_ref(),
+        }
+    }
+}
+
+/// Builds providers of one kind from their configuration.
+#[async_trait]
+pub trait ProviderFactory: Send + Sync {
+    /// # Errors
+    /// [`ProviderError::InvalidConfig`] for a configuration this kind cannot use.
+    async fn build(&self, config: &serde_json::Value) -> Result<ProviderHandle, ProviderError>;
+}
+
+/// Placeholder for a kind compiled out of this binary: names the feature to enable.
+pub struct Unsupported {
+    pub kind: String,
+    pub feature: String,
+}
+
+#[async_trait]
+impl ProviderFactory for Unsupported {
+    async fn build(&self, _config: &serde_json::Value) -> Result<ProviderHandle, ProviderError> {
+        Err(ProviderError::CompiledOut {
+            kind: self.kind.clone(),
+            feature: self.feature.clone(),
+        })
+    }
+}
+
+/// Factories by provider kind, registered explicitly at start-up.
+#[derive(Default, Clone)]
+pub struct ProviderRegistry {
+    factories: BTreeMap<String, Arc<dyn ProviderFactory>>,
+}
+
+impl ProviderRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(mut self, kind: &str, factory: Arc<dyn ProviderFactory>) -> Self {
+        self.factories.insert(kind.to_string(), factory);
+        self
+    }
+
+    /// Register `kind` as compiled out, naming the cargo feature that enables it.
+    pub fn register_unsupported(self, kind: &str, feature: &str) -> Self {
+        let placeholder = Unsupported {
+            kind: kind.to_string(),
+            feature: feature.to_string(),
+        };
+        self.register(kind, Arc::new(placeholder))
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.factories.keys().map(String::as_str)
+    }
+
+    /// # Errors
+    /// [`ProviderError::UnknownKind`], [`ProviderError::CompiledOut`], or the factory's error.
+    pub async fn build(&self, kind: &str, config: &serde_json::Value) -> Result<ProviderHandle, ProviderError> {
+        match self.factories.get(kind) {
+            Some(factory) => factory.build(config).await,
+            None => Err(ProviderError::UnknownKind {
+                kind: kind.to_string(),
+                known: self.kinds().collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Echo;
+
+    #[async_trait]
+    impl Provider for Echo {
+        fn kind(&self) -> &str {
+            "echo"
+        }
+        async fn health(&self) -> HealthReport {
+            HealthReport {
+                healthy: true,
+                message: "ok".into(),
+                latency: Duration::ZERO,
+            }
+        }
+    }
+
+    impl OnlineStore for Echo {
+        fn capabilities(&self) -> OnlineCapabilities {
+            OnlineCapabilities {
+                multi_get: true,
+                ..Default::default()
+            }
+        }
+    }
+
+    struct EchoFactory;
+
+    #[async_trait]
+    impl ProviderFactory for EchoFactory {
+        async fn build(&self, config: &serde_json::Value) -> Result<ProviderHandle, ProviderError> {
+            if !config.is_object() {
+                return Err(ProviderError::InvalidConfig("expected an object".into()));
+            }
+            Ok(ProviderHandle::Online(Arc::new(Echo)))
+        }
+    }
+
+    #[tokio::test]
+    async fn registry_builds_reports_compiled_out_and_unknown_kinds() {
+        let registry = ProviderRegistry::new()
+            .register("echo", Arc::new(EchoFactory))
+            .register_unsupported("snowflake", "snowflake");
+        let built = registry.build("echo", &serde_json::json!({})).await.unwrap();
+        assert!(built.provider().health().await.healthy);
+        let err = registry.build("snowflake", &serde_json::json!({})).await.err().unwrap();
+        assert!(err.to_string().contains("cargo feature `snowflake`"), "{err}");
+        let err = registry.build("mysql", &serde_json::json!({})).await.err().unwrap();
+        assert!(err.to_string().contains("known kinds: echo, snowflake"), "{err}");
+        let err = registry.build("echo", &serde_json::json!(1)).await.err().unwrap();
+        assert!(matches!(err, ProviderError::InvalidConfig(_)));
+    }
+}
