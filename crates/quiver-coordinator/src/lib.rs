@@ -68,7 +68,11 @@ impl Default for CoordinatorConfig {
         CoordinatorConfig {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
-            owner: format!("quiver-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            owner: format!(
+                "quiver-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
         }
     }
 }
@@ -143,7 +147,10 @@ impl Coordinator {
 
     async fn execute(&self, job: Job, run: JobRun) -> Result<(), StoreError> {
         let Some(executor) = self.executors.get(&job.kind).cloned() else {
-            return Err(StoreError::JobState(format!("no executor for {} jobs", job.kind)));
+            return Err(StoreError::JobState(format!(
+                "no executor for {} jobs",
+                job.kind
+            )));
         };
         info!(job = job.id, kind = %job.kind, resource = %job.resource, attempt = run.attempt, "job started");
         let (progress_tx, mut progress_rx) = watch::channel((0i64, None));
@@ -183,7 +190,10 @@ impl Coordinator {
             Ok(rows_written) => RunOutcome::Succeeded { rows_written },
             Err(error) => RunOutcome::Failed { error },
         };
-        let finished = self.store.finish_run(job.id, &self.config.owner, outcome).await?;
+        let finished = self
+            .store
+            .finish_run(job.id, &self.config.owner, outcome)
+            .await?;
         info!(
             job = job.id,
             state = %finished.state,

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use quiver_coordinator::{Coordinator, CoordinatorConfig, ExecutionResult, JobContext, JobExecutor};
-use quiver_core::{Definition, Kind, Status, SourcedDefinition};
+use quiver_coordinator::{
+    Coordinator, CoordinatorConfig, ExecutionResult, JobContext, JobExecutor,
+};
+use quiver_core::{Definition, Kind, SourcedDefinition, Status};
 use quiver_metadata::{Job, JobKind, JobQuery, JobState, MetadataStore, SqliteStore};
 
 fn doc(json: serde_json::Value) -> SourcedDefinition {
@@ -22,16 +24,28 @@ async fn store_with_transformation() -> (tempfile::TempDir, Arc<dyn MetadataStor
     let store: Arc<dyn MetadataStore> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     store
         .apply(vec![
-            doc(serde_json::json!({"kind": "provider", "name": "files", "owner": "o",
-                "config": {"type": "files", "root": "/tmp"}})),
-            doc(serde_json::json!({"kind": "source", "name": "tx", "variant": "v1", "owner": "o",
-                "provider": "files", "file": {"path": "tx.parquet"}})),
-            doc(serde_json::json!({"kind": "source", "name": "agg", "variant": "v1", "owner": "o",
-                "provider": "files", "sql": "SELECT * FROM {{ tx }}"})),
+            doc(
+                serde_json::json!({"kind": "provider", "name": "files", "owner": "o",
+                "config": {"type": "files", "root": "/tmp"}}),
+            ),
+            doc(
+                serde_json::json!({"kind": "source", "name": "tx", "variant": "v1", "owner": "o",
+                "provider": "files", "file": {"path": "tx.parquet"}}),
+            ),
+            doc(
+                serde_json::json!({"kind": "source", "name": "agg", "variant": "v1", "owner": "o",
+                "provider": "files", "sql": "SELECT * FROM {{ tx }}"}),
+            ),
         ])
         .await
         .unwrap();
-    let jobs = store.list_jobs(&JobQuery { limit: 10, ..Default::default() }).await.unwrap();
+    let jobs = store
+        .list_jobs(&JobQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(jobs.items.len(), 1, "the transformation enqueues one job");
     (dir, store, jobs.items[0].id)
 }
@@ -59,10 +73,15 @@ impl JobExecutor for Succeed {
 async fn a_successful_job_makes_the_resource_ready() {
     let (_dir, store, job_id) = store_with_transformation().await;
     let agg = quiver_core::ResourceId::new(Kind::Source, "agg", "v1");
-    let before = store.get(Kind::Source, "agg", Some("v1")).await.unwrap().unwrap();
+    let before = store
+        .get(Kind::Source, "agg", Some("v1"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(before.status, Status::Pending);
 
-    let coordinator = Coordinator::new(store.clone(), config(3_000)).register(JobKind::Transformation, Arc::new(Succeed));
+    let coordinator = Coordinator::new(store.clone(), config(3_000))
+        .register(JobKind::Transformation, Arc::new(Succeed));
     assert!(coordinator.run_once().await.unwrap());
     assert!(!coordinator.run_once().await.unwrap(), "nothing left to do");
 
@@ -72,7 +91,11 @@ async fn a_successful_job_makes_the_resource_ready() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].rows_written, Some(10));
     assert!(runs[0].logs.contains("computing"), "{}", runs[0].logs);
-    let after = store.get(agg.kind, &agg.name, Some(&agg.variant)).await.unwrap().unwrap();
+    let after = store
+        .get(agg.kind, &agg.name, Some(&agg.variant))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after.status, Status::Ready);
 }
 
@@ -90,7 +113,8 @@ impl JobExecutor for AlwaysFail {
 async fn a_failing_job_is_retried_then_fails_with_its_message() {
     let (_dir, store, job_id) = store_with_transformation().await;
     let executor = Arc::new(AlwaysFail(AtomicUsize::new(0)));
-    let coordinator = Coordinator::new(store.clone(), config(3_000)).register(JobKind::Transformation, executor.clone());
+    let coordinator = Coordinator::new(store.clone(), config(3_000))
+        .register(JobKind::Transformation, executor.clone());
     // Back-off is 1 s then 2 s between attempts; keep claiming until the job is terminal.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -98,16 +122,34 @@ async fn a_failing_job_is_retried_then_fails_with_its_message() {
         let job = store.get_job(job_id).await.unwrap().unwrap();
         if job.state.is_terminal() {
             assert_eq!(job.state, JobState::Failed);
-            assert!(job.error.as_deref().unwrap_or("").contains("connection refused"));
+            assert!(job
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("connection refused"));
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "job never reached a terminal state");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job never reached a terminal state"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(executor.0.load(Ordering::SeqCst), 3, "max_attempts runs, then stop");
-    let source = store.get(Kind::Source, "agg", Some("v1")).await.unwrap().unwrap();
+    assert_eq!(
+        executor.0.load(Ordering::SeqCst),
+        3,
+        "max_attempts runs, then stop"
+    );
+    let source = store
+        .get(Kind::Source, "agg", Some("v1"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(source.status, Status::Failed);
-    assert!(source.error.unwrap_or_default().contains("connection refused"));
+    assert!(source
+        .error
+        .unwrap_or_default()
+        .contains("connection refused"));
     assert_eq!(store.job_runs(job_id).await.unwrap().len(), 3);
 }
 
@@ -124,7 +166,8 @@ impl JobExecutor for Slow {
 #[tokio::test]
 async fn a_cancelled_job_is_abandoned_at_the_next_heartbeat() {
     let (_dir, store, job_id) = store_with_transformation().await;
-    let coordinator = Coordinator::new(store.clone(), config(300)).register(JobKind::Transformation, Arc::new(Slow));
+    let coordinator = Coordinator::new(store.clone(), config(300))
+        .register(JobKind::Transformation, Arc::new(Slow));
     let canceller = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -134,7 +177,13 @@ async fn a_cancelled_job_is_abandoned_at_the_next_heartbeat() {
     };
     let started = tokio::time::Instant::now();
     assert!(coordinator.run_once().await.unwrap());
-    assert!(started.elapsed() < Duration::from_secs(5), "abandoned promptly, not after 30 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "abandoned promptly, not after 30 s"
+    );
     assert_eq!(canceller.await.unwrap().state, JobState::Cancelled);
-    assert_eq!(store.get_job(job_id).await.unwrap().unwrap().state, JobState::Cancelled);
+    assert_eq!(
+        store.get_job(job_id).await.unwrap().unwrap().state,
+        JobState::Cancelled
+    );
 }

@@ -554,7 +554,10 @@ impl Definition {
         if !matches!(self, Definition::User(_)) {
             let owner = self.owner();
             if owner.trim().is_empty() {
-                return Err(invalid("owner", "must not be empty: name the person or team responsible"));
+                return Err(invalid(
+                    "owner",
+                    "must not be empty: name the person or team responsible",
+                ));
             }
             check_text("owner", owner, MAX_COLUMN)?;
         }
@@ -646,7 +649,10 @@ impl Definition {
             }
             Definition::TrainingSet(t) => {
                 if t.features.is_empty() {
-                    return Err(invalid("features", "a training set needs at least one feature"));
+                    return Err(invalid(
+                        "features",
+                        "a training set needs at least one feature",
+                    ));
                 }
                 let mut seen = BTreeSet::new();
                 for (i, f) in t.features.iter().enumerate() {
@@ -701,18 +707,30 @@ impl Definition {
             Definition::Label(l) => {
                 out.push(versioned(Kind::Source, &l.source, "source".into()));
                 for (i, e) in l.entities.iter().enumerate() {
-                    out.push(unversioned(Kind::Entity, &e.entity, &format!("entities[{i}].entity")));
+                    out.push(unversioned(
+                        Kind::Entity,
+                        &e.entity,
+                        &format!("entities[{i}].entity"),
+                    ));
                 }
             }
             Definition::TrainingSet(t) => {
                 out.push(versioned(Kind::Label, &t.label, "label".into()));
                 for (i, f) in t.features.iter().enumerate() {
-                    out.push(versioned(Kind::Feature, &f.feature, format!("features[{i}]")));
+                    out.push(versioned(
+                        Kind::Feature,
+                        &f.feature,
+                        format!("features[{i}]"),
+                    ));
                 }
             }
             Definition::Model(m) => {
                 for (i, r) in m.training_sets.iter().enumerate() {
-                    out.push(versioned(Kind::TrainingSet, r, format!("training_sets[{i}]")));
+                    out.push(versioned(
+                        Kind::TrainingSet,
+                        r,
+                        format!("training_sets[{i}]"),
+                    ));
                 }
             }
         }
@@ -725,15 +743,16 @@ impl Definition {
         &mut self,
         mut resolve: impl FnMut(Kind, &str) -> Option<String>,
     ) -> Result<(), InvalidDefinition> {
-        let mut pin = |kind: Kind, r: &mut ResourceRef, field: &str| -> Result<(), InvalidDefinition> {
-            if r.variant.is_none() {
-                let v = resolve(kind, &r.name).ok_or_else(|| {
-                    invalid(field, format!("{kind} `{}` does not exist", r.name))
-                })?;
-                r.variant = Some(v);
-            }
-            Ok(())
-        };
+        let mut pin =
+            |kind: Kind, r: &mut ResourceRef, field: &str| -> Result<(), InvalidDefinition> {
+                if r.variant.is_none() {
+                    let v = resolve(kind, &r.name).ok_or_else(|| {
+                        invalid(field, format!("{kind} `{}` does not exist", r.name))
+                    })?;
+                    r.variant = Some(v);
+                }
+                Ok(())
+            };
         match self {
             Definition::User(_) | Definition::Provider(_) | Definition::Entity(_) => {}
             Definition::Source(s) => {
@@ -797,7 +816,12 @@ fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
             let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for k in keys {
                 let null = Value::Null;
-                diff_values(&join(k), x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), out);
+                diff_values(
+                    &join(k),
+                    x.get(k).unwrap_or(&null),
+                    y.get(k).unwrap_or(&null),
+                    out,
+                );
             }
         }
         (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
@@ -806,7 +830,11 @@ fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
             }
         }
         _ if a == b => {}
-        _ => out.push(if path.is_empty() { "(whole definition)".into() } else { path.to_string() }),
+        _ => out.push(if path.is_empty() {
+            "(whole definition)".into()
+        } else {
+            path.to_string()
+        }),
     }
 }
 
@@ -814,7 +842,10 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), InvalidDefinit
     if value.chars().count() > max {
         return Err(invalid(field, format!("longer than {max} characters")));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(invalid(field, "must not contain control characters"));
     }
     Ok(())
@@ -825,7 +856,10 @@ fn check_column(field: &str, value: &str) -> Result<(), InvalidDefinition> {
         return Err(invalid(field, "must not be empty"));
     }
     if value.chars().count() > MAX_COLUMN {
-        return Err(invalid(field, format!("longer than {MAX_COLUMN} characters")));
+        return Err(invalid(
+            field,
+            format!("longer than {MAX_COLUMN} characters"),
+        ));
     }
     if value.chars().any(|c| c.is_control()) {
         return Err(invalid(field, "must not contain control characters"));
@@ -850,8 +884,15 @@ fn validate_provider(config: &ProviderConfig) -> Result<(), InvalidDefinition> {
     let required: Vec<(&str, &str)> = match config {
         ProviderConfig::Files { root, .. } => vec![("config.root", root)],
         ProviderConfig::Postgres {
-            host, database, user, ..
-        } => vec![("config.host", host), ("config.database", database), ("config.user", user)],
+            host,
+            database,
+            user,
+            ..
+        } => vec![
+            ("config.host", host),
+            ("config.database", database),
+            ("config.user", user),
+        ],
         ProviderConfig::Snowflake {
             account,
             user,
@@ -867,8 +908,13 @@ fn validate_provider(config: &ProviderConfig) -> Result<(), InvalidDefinition> {
             ("config.schema", schema),
         ],
         ProviderConfig::Bigquery {
-            project_id, dataset, ..
-        } => vec![("config.project_id", project_id), ("config.dataset", dataset)],
+            project_id,
+            dataset,
+            ..
+        } => vec![
+            ("config.project_id", project_id),
+            ("config.dataset", dataset),
+        ],
         ProviderConfig::Redis { address, .. } => vec![("config.address", address)],
         ProviderConfig::Dynamodb { region, .. } => vec![("config.region", region)],
         ProviderConfig::Embedded { .. } => vec![],
@@ -937,11 +983,14 @@ mod tests {
     fn unknown_fields_and_kinds_are_refused() {
         let mut v = feature_json();
         v["valu_column"] = "x".into();
-        let err = serde_json::from_value::<Definition>(v).unwrap_err().to_string();
-        assert!(err.contains("unknown field `valu_column`"), "{err}");
-        let err = serde_json::from_value::<Definition>(serde_json::json!({"kind": "sorce", "name": "x"}))
+        let err = serde_json::from_value::<Definition>(v)
             .unwrap_err()
             .to_string();
+        assert!(err.contains("unknown field `valu_column`"), "{err}");
+        let err =
+            serde_json::from_value::<Definition>(serde_json::json!({"kind": "sorce", "name": "x"}))
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("unknown variant `sorce`"), "{err}");
         let err = serde_json::from_value::<Definition>(serde_json::json!({
             "kind": "provider", "name": "p", "owner": "o",
@@ -968,13 +1017,22 @@ mod tests {
         .unwrap();
         d.validate().unwrap();
         d.pin_references(|_, _| Some("v9".into())).unwrap();
-        let Definition::Source(s) = &d else { unreachable!() };
+        let Definition::Source(s) = &d else {
+            unreachable!()
+        };
         assert_eq!(
             s.sql.as_deref().unwrap(),
             "SELECT * FROM {{ tx:v9 }} JOIN {{ users:v2 }} USING (id) JOIN {{ tx:v9 }} t2"
         );
-        let refs: Vec<String> = d.references().iter().map(|r| format!("{}:{:?}", r.name, r.variant)).collect();
-        assert_eq!(refs, ["local:Some(\"\")", "tx:Some(\"v9\")", "users:Some(\"v2\")"]);
+        let refs: Vec<String> = d
+            .references()
+            .iter()
+            .map(|r| format!("{}:{:?}", r.name, r.variant))
+            .collect();
+        assert_eq!(
+            refs,
+            ["local:Some(\"\")", "tx:Some(\"v9\")", "users:Some(\"v2\")"]
+        );
     }
 
     #[test]
@@ -998,18 +1056,39 @@ mod tests {
         .unwrap();
         let shown = serde_json::to_string(&d.redacted()).unwrap();
         assert!(!shown.contains("pw1") && !shown.contains("pk1"), "{shown}");
-        assert!(d.redacted().validate().is_err(), "the mask must not be re-applied");
+        assert!(
+            d.redacted().validate().is_err(),
+            "the mask must not be re-applied"
+        );
     }
 
     #[test]
     fn validation_catches_semantic_mistakes() {
         let cases = [
-            (serde_json::json!({"kind": "source", "name": "s", "variant": "v1", "owner": "o", "provider": "p"}), "exactly one of"),
-            (serde_json::json!({"kind": "source", "name": "s", "variant": "v1", "owner": "o", "provider": "p", "sql": "SELECT 1"}), "at least one source"),
-            (serde_json::json!({"kind": "source", "name": "s", "variant": "v1", "owner": "o", "provider": "p", "sql": "SELECT * FROM {{ x"}), "unclosed"),
-            (serde_json::json!({"kind": "entity", "name": "Bad Name", "owner": "o"}), "name"),
-            (serde_json::json!({"kind": "entity", "name": "e", "owner": " "}), "owner"),
-            (serde_json::json!({"kind": "training_set", "name": "t", "variant": "v1", "owner": "o", "label": "l", "features": ["a", "a:v2"]}), "listed twice"),
+            (
+                serde_json::json!({"kind": "source", "name": "s", "variant": "v1", "owner": "o", "provider": "p"}),
+                "exactly one of",
+            ),
+            (
+                serde_json::json!({"kind": "source", "name": "s", "variant": "v1", "owner": "o", "provider": "p", "sql": "SELECT 1"}),
+                "at least one source",
+            ),
+            (
+                serde_json::json!({"kind": "source", "name": "s", "variant": "v1", "owner": "o", "provider": "p", "sql": "SELECT * FROM {{ x"}),
+                "unclosed",
+            ),
+            (
+                serde_json::json!({"kind": "entity", "name": "Bad Name", "owner": "o"}),
+                "name",
+            ),
+            (
+                serde_json::json!({"kind": "entity", "name": "e", "owner": " "}),
+                "owner",
+            ),
+            (
+                serde_json::json!({"kind": "training_set", "name": "t", "variant": "v1", "owner": "o", "label": "l", "features": ["a", "a:v2"]}),
+                "listed twice",
+            ),
         ];
         for (json, needle) in cases {
             let d: Definition = serde_json::from_value(json.clone()).unwrap();

@@ -82,7 +82,10 @@ fn first_content_line(start_line: usize, doc: &str) -> usize {
 }
 
 /// Parse every definition in one YAML file's text.
-pub fn parse_yaml_documents(file: &str, text: &str) -> Result<Vec<SourcedDefinition>, DocumentError> {
+pub fn parse_yaml_documents(
+    file: &str,
+    text: &str,
+) -> Result<Vec<SourcedDefinition>, DocumentError> {
     let mut out = Vec::new();
     for (index, (start_line, doc)) in split_documents(text).into_iter().enumerate() {
         let shown_line = first_content_line(start_line, &doc);
@@ -97,7 +100,10 @@ pub fn parse_yaml_documents(file: &str, text: &str) -> Result<Vec<SourcedDefinit
         let value: serde_yaml::Value = serde_yaml::from_str(&doc).map_err(|e| {
             let loc = e.location();
             error(
-                Some(loc.as_ref().map_or(start_line, |l| start_line + l.line() - 1)),
+                Some(
+                    loc.as_ref()
+                        .map_or(start_line, |l| start_line + l.line() - 1),
+                ),
                 loc.map(|l| l.column()),
                 strip_location(&e.to_string()),
             )
@@ -111,9 +117,13 @@ pub fn parse_yaml_documents(file: &str, text: &str) -> Result<Vec<SourcedDefinit
         }
         let definition: Definition = serde_yaml::from_value(value)
             .map_err(|e| error(Some(shown_line), None, describe_shape_error(&e.to_string())))?;
-        definition
-            .validate()
-            .map_err(|e| error(Some(shown_line), None, format!("{} {}: {e}", definition.kind(), definition.name())))?;
+        definition.validate().map_err(|e| {
+            error(
+                Some(shown_line),
+                None,
+                format!("{} {}: {e}", definition.kind(), definition.name()),
+            )
+        })?;
         out.push(SourcedDefinition {
             definition,
             origin: format!("{file}:{shown_line}"),
@@ -123,7 +133,9 @@ pub fn parse_yaml_documents(file: &str, text: &str) -> Result<Vec<SourcedDefinit
 }
 
 /// Parse the JSON apply body's documents (each a definition object).
-pub fn parse_documents_json(documents: Vec<serde_json::Value>) -> Result<Vec<SourcedDefinition>, DocumentError> {
+pub fn parse_documents_json(
+    documents: Vec<serde_json::Value>,
+) -> Result<Vec<SourcedDefinition>, DocumentError> {
     let mut out = Vec::new();
     for (i, value) in documents.into_iter().enumerate() {
         let origin = format!("documents[{i}]");
@@ -202,7 +214,8 @@ file: {path: transactions.parquet}
 
     #[test]
     fn syntax_errors_carry_file_line_and_column() {
-        let bad = "kind: entity\nname: user\nowner: o\n---\nkind: entity\nname: [unclosed\nowner: x\n";
+        let bad =
+            "kind: entity\nname: user\nowner: o\n---\nkind: entity\nname: [unclosed\nowner: x\n";
         let err = parse_yaml_documents("defs/bad.yaml", bad).unwrap_err();
         assert_eq!(err.file, "defs/bad.yaml");
         assert_eq!(err.document, Some(2));
@@ -213,7 +226,8 @@ file: {path: transactions.parquet}
 
     #[test]
     fn shape_errors_name_the_document() {
-        let err = parse_yaml_documents("f.yaml", "kind: entity\nname: u\nowner: o\nownr: x\n").unwrap_err();
+        let err = parse_yaml_documents("f.yaml", "kind: entity\nname: u\nowner: o\nownr: x\n")
+            .unwrap_err();
         assert!(err.message.contains("unknown field `ownr`"), "{err}");
         let err = parse_yaml_documents("f.yaml", "kind: entiy\nname: u\n").unwrap_err();
         assert!(err.message.contains("unknown kind"), "{err}");

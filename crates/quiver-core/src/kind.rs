@@ -99,9 +99,7 @@ impl FromStr for Kind {
 
 /// The identity of one stored resource: `(kind, name, variant)`. Unversioned kinds have
 /// an empty variant.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 pub struct ResourceId {
     pub kind: Kind,
     pub name: String,

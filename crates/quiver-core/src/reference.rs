@@ -82,7 +82,10 @@ impl<'de> Deserialize<'de> for ResourceRef {
                         other => return Err(de::Error::unknown_field(other, &["name", "variant"])),
                     }
                 }
-                let r = ResourceRef::new(name.ok_or_else(|| de::Error::missing_field("name"))?, variant);
+                let r = ResourceRef::new(
+                    name.ok_or_else(|| de::Error::missing_field("name"))?,
+                    variant,
+                );
                 r.validate().map_err(de::Error::custom)?;
                 Ok(r)
             }

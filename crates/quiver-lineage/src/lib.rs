@@ -109,7 +109,11 @@ impl LineageGraph {
         let mut parent: HashMap<NodeIndex, NodeIndex> = HashMap::new();
         let mut queue = VecDeque::from([start]);
         while let Some(n) = queue.pop_front() {
-            let mut next: Vec<NodeIndex> = self.graph.neighbors(n).filter(|m| members.contains(m)).collect();
+            let mut next: Vec<NodeIndex> = self
+                .graph
+                .neighbors(n)
+                .filter(|m| members.contains(m))
+                .collect();
             next.sort_by(|a, b| self.graph[*a].cmp(&self.graph[*b]));
             for m in next {
                 if m == start {
@@ -136,7 +140,12 @@ impl LineageGraph {
 
     /// Resources reachable from `start` in `direction`, each with its distance, nearest
     /// first, at most `depth` steps away. `start` itself is not included.
-    pub fn walk(&self, start: &ResourceId, direction: Direction, depth: usize) -> Vec<(ResourceId, usize)> {
+    pub fn walk(
+        &self,
+        start: &ResourceId,
+        direction: Direction,
+        depth: usize,
+    ) -> Vec<(ResourceId, usize)> {
         let Some(&origin) = self.nodes.get(start) else {
             return Vec::new();
         };
@@ -156,7 +165,8 @@ impl LineageGraph {
                     }
                 }
             }
-            let mut level: Vec<ResourceId> = next.iter().map(|ix| self.graph[*ix].clone()).collect();
+            let mut level: Vec<ResourceId> =
+                next.iter().map(|ix| self.graph[*ix].clone()).collect();
             level.sort();
             out.extend(level.into_iter().map(|id| (id, distance)));
             if next.is_empty() {
@@ -185,7 +195,10 @@ impl LineageGraph {
 
 /// Render a cycle path for messages: `source a:v1 → source b:v1 → source a:v1`.
 pub fn describe_path(path: &[ResourceId]) -> String {
-    path.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → ")
+    path.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 #[cfg(test)]
@@ -206,19 +219,34 @@ mod tests {
 
     #[test]
     fn finds_and_names_a_cycle() {
-        let g = LineageGraph::from_edges(&[edge("a", "b"), edge("b", "c"), edge("c", "a"), edge("c", "d")]);
+        let g = LineageGraph::from_edges(&[
+            edge("a", "b"),
+            edge("b", "c"),
+            edge("c", "a"),
+            edge("c", "d"),
+        ]);
         let path = g.find_cycle().expect("cycle");
         assert_eq!(path.first(), path.last());
         assert_eq!(path.len(), 4, "{}", describe_path(&path));
         let g = LineageGraph::from_edges(&[edge("a", "a")]);
         assert_eq!(g.find_cycle().unwrap(), vec![src("a"), src("a")]);
-        let g = LineageGraph::from_edges(&[edge("a", "b"), edge("a", "c"), edge("b", "d"), edge("c", "d")]);
+        let g = LineageGraph::from_edges(&[
+            edge("a", "b"),
+            edge("a", "c"),
+            edge("b", "d"),
+            edge("c", "d"),
+        ]);
         assert!(g.find_cycle().is_none());
     }
 
     #[test]
     fn walks_with_a_depth_limit() {
-        let g = LineageGraph::from_edges(&[edge("a", "b"), edge("b", "c"), edge("c", "d"), edge("a", "c")]);
+        let g = LineageGraph::from_edges(&[
+            edge("a", "b"),
+            edge("b", "c"),
+            edge("c", "d"),
+            edge("a", "c"),
+        ]);
         let down: Vec<_> = g.walk(&src("a"), Direction::Downstream, 1);
         assert_eq!(down, vec![(src("b"), 1), (src("c"), 1)]);
         let down = g.walk(&src("a"), Direction::Downstream, 10);
@@ -234,7 +262,10 @@ mod tests {
             "source": "tx:v3", "value_column": "x", "value_type": "int64", "online_provider": "redis"
         }))
         .unwrap();
-        let ups: Vec<String> = edges_of(&d).iter().map(|e| e.upstream.to_string()).collect();
+        let ups: Vec<String> = edges_of(&d)
+            .iter()
+            .map(|e| e.upstream.to_string())
+            .collect();
         assert_eq!(ups, ["provider redis", "entity user", "source tx:v3"]);
     }
 }

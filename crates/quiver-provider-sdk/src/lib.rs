@@ -47,7 +47,10 @@ pub enum ProviderError {
 impl ProviderError {
     /// Whether a job hitting this error should be retried with back-off.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ProviderError::Unreachable(_) | ProviderError::Other(_))
+        matches!(
+            self,
+            ProviderError::Unreachable(_) | ProviderError::Other(_)
+        )
     }
 }
 
@@ -174,7 +177,11 @@ impl ProviderRegistry {
 
     /// # Errors
     /// [`ProviderError::UnknownKind`], [`ProviderError::CompiledOut`], or the factory's error.
-    pub async fn build(&self, kind: &str, config: &serde_json::Value) -> Result<ProviderHandle, ProviderError> {
+    pub async fn build(
+        &self,
+        kind: &str,
+        config: &serde_json::Value,
+    ) -> Result<ProviderHandle, ProviderError> {
         match self.factories.get(kind) {
             Some(factory) => factory.build(config).await,
             None => Err(ProviderError::UnknownKind {
@@ -231,13 +238,34 @@ mod tests {
         let registry = ProviderRegistry::new()
             .register("echo", Arc::new(EchoFactory))
             .register_unsupported("snowflake", "snowflake");
-        let built = registry.build("echo", &serde_json::json!({})).await.unwrap();
+        let built = registry
+            .build("echo", &serde_json::json!({}))
+            .await
+            .unwrap();
         assert!(built.provider().health().await.healthy);
-        let err = registry.build("snowflake", &serde_json::json!({})).await.err().unwrap();
-        assert!(err.to_string().contains("cargo feature `snowflake`"), "{err}");
-        let err = registry.build("mysql", &serde_json::json!({})).await.err().unwrap();
-        assert!(err.to_string().contains("known kinds: echo, snowflake"), "{err}");
-        let err = registry.build("echo", &serde_json::json!(1)).await.err().unwrap();
+        let err = registry
+            .build("snowflake", &serde_json::json!({}))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("cargo feature `snowflake`"),
+            "{err}"
+        );
+        let err = registry
+            .build("mysql", &serde_json::json!({}))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("known kinds: echo, snowflake"),
+            "{err}"
+        );
+        let err = registry
+            .build("echo", &serde_json::json!(1))
+            .await
+            .err()
+            .unwrap();
         assert!(matches!(err, ProviderError::InvalidConfig(_)));
     }
 }
