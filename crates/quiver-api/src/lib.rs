@@ -1,1 +1,154 @@
-//! placeholder
+//! Quiver's HTTP API: the axum router over a [`MetadataStore`], its problem-JSON errors,
+//! the authentication layer every route passes through, and the OpenAPI document.
+//!
+//! [`app`] builds the router (tests drive it in-process); [`serve`] runs it on a socket.
+//! Each REST area is one module owning its routes and its part of the OpenAPI document:
+//! [`resources`], [`apply`], [`lineage`], [`jobs`], [`health`], [`openapi`].
+
+pub mod apply;
+pub mod auth;
+pub mod error;
+mod extract;
+pub mod health;
+pub mod jobs;
+pub mod lineage;
+pub mod openapi;
+pub mod resources;
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{middleware, Router};
+use quiver_metadata::MetadataStore;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+pub use auth::{AllowAll, AuthError, Authorizer, Principal, RequestContext};
+pub use error::{ApiError, ErrorCode};
+pub use openapi::openapi;
+
+/// Limits a deployment may tune.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Largest request body accepted; larger ones get `413 payload_too_large`.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn MetadataStore>,
+    pub authorizer: Arc<dyn Authorizer>,
+    pub limits: ApiLimits,
+}
+
+impl AppState {
+    /// A state that lets every request through, with default limits.
+    pub fn new(store: Arc<dyn MetadataStore>) -> Self {
+        AppState {
+            store,
+            authorizer: Arc::new(AllowAll),
+            limits: ApiLimits::default(),
+        }
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(resources::routes())
+        .merge(apply::routes())
+        .merge(lineage::routes())
+        .merge(jobs::routes())
+        .merge(health::routes())
+        .merge(openapi::routes())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed);
+    // Layers run outside-in in the reverse order of these calls: trace every request,
+    // turn a panic into a 500 problem, authorize, then enforce the body limit while the
+    // body is read. Added after the routes and fallbacks, so they cover them all.
+    routes
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.authorizer.clone(),
+            auth::authorize,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            // Method, path (not the query string), status and latency. Bodies and headers
+            // are never logged: definitions carry secrets and headers carry tokens.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        principal = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(|response: &Response, latency: Duration, _span: &Span| {
+                    tracing::info!(
+                        status = response.status().as_u16(),
+                        latency_ms = latency.as_millis() as u64,
+                        "request finished"
+                    );
+                })
+                // Server errors are logged with their cause where they happen.
+                .on_failure(()),
+        )
+        .with_state(state)
+}
+
+/// Serve [`app`] on `listener` until `shutdown` completes, then finish in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tracing::info!(address = %listener.local_addr()?, "quiver api listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no route for {method} {}; the API is described at /api/v1/openapi.json and /api/v1/docs",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} does not accept {method}; the Allow header lists the methods it does",
+            uri.path()
+        ),
+    )
+}
+
+fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string());
+    ApiError::internal(&format!("handler panicked: {message}")).into_response()
+}

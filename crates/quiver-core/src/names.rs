@@ -36,8 +36,18 @@ pub fn validate_name(value: &str) -> Result<(), NameError> {
     })
 }
 
-/// Validate a variant: `^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`.
+/// Variants that would be read as a path segment of the REST API.
+const RESERVED_VARIANTS: [&str; 1] = ["variants"];
+
+/// Validate a variant: `^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`, not a reserved word.
 pub fn validate_variant(value: &str) -> Result<(), NameError> {
+    if RESERVED_VARIANTS.contains(&value) {
+        return Err(NameError::Invalid {
+            what: "variant",
+            value: value.to_string(),
+            rule: "this word is reserved by the REST API (`/{kind}/{name}/variants`); choose another",
+        });
+    }
     validate(value, "variant", VARIANT_RULE, |i, c| {
         if i == 0 {
             c.is_ascii_alphanumeric()
@@ -108,7 +118,7 @@ mod tests {
         ] {
             assert!(validate_name(n).is_err(), "{n:?} should be refused");
         }
-        for v in ["", "-v1", "v 1", "v.1", "v1;", "vé"] {
+        for v in ["", "-v1", "v 1", "v.1", "v1;", "vé", "variants"] {
             assert!(validate_variant(v).is_err(), "{v:?} should be refused");
         }
     }
