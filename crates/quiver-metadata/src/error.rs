@@ -58,7 +58,10 @@ impl StoreError {
         match self {
             StoreError::Database(sqlx::Error::Database(db)) => {
                 // Postgres serialization failure / deadlock; SQLite busy / locked.
-                matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "517"))
+                matches!(
+                    db.code().as_deref(),
+                    Some("40001" | "40P01" | "5" | "6" | "517")
+                )
             }
             StoreError::Busy => true,
             _ => false,

@@ -77,7 +77,10 @@ string_enum!(JobState, "job state", {
 
 impl JobState {
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 
@@ -141,7 +144,11 @@ pub struct JobQuery {
 /// How a run ended, reported by the job's holder.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
-    Succeeded { rows_written: Option<i64> },
+    Succeeded {
+        rows_written: Option<i64>,
+    },
     /// Retried with back-off while attempts remain, then failed with this error.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }

@@ -4,6 +4,7 @@
 //! apply semantics (pinning references, create/update/unchanged/conflict, dangling
 //! references, cycles) live once in [`plan`], shared by both.
 
+mod backend;
 mod error;
 pub mod jobs;
 pub mod plan;

@@ -93,9 +93,16 @@ pub(crate) trait SnapshotReader: Send {
         names: &[(Kind, String)],
     ) -> Result<HashMap<(Kind, String), String>, StoreError>;
     /// Stored definitions of the ids that exist.
-    async fn definitions(&mut self, ids: &[ResourceId]) -> Result<HashMap<ResourceId, Definition>, StoreError>;
+    async fn definitions(
+        &mut self,
+        ids: &[ResourceId],
+    ) -> Result<HashMap<ResourceId, Definition>, StoreError>;
     /// Stored edges reachable downstream from `ids` within `depth` steps.
-    async fn downstream_edges(&mut self, ids: &[ResourceId], depth: u32) -> Result<Vec<Edge>, StoreError>;
+    async fn downstream_edges(
+        &mut self,
+        ids: &[ResourceId],
+        depth: u32,
+    ) -> Result<Vec<Edge>, StoreError>;
 }
 
 /// Plan a batch of definitions against a snapshot.
@@ -103,6 +110,14 @@ pub(crate) async fn plan_batch(
     reader: &mut dyn SnapshotReader,
     batch: Vec<SourcedDefinition>,
 ) -> Result<PlannedBatch, StoreError> {
+    // Callers validate while parsing; the store checks again so no entry point can
+    // write a definition that breaks the model's rules.
+    for d in &batch {
+        d.definition.validate().map_err(|e| StoreError::Invalid {
+            origin: d.origin.clone(),
+            message: format!("{} {}: {e}", d.definition.kind(), d.definition.name()),
+        })?;
+    }
     let batch = dedupe(batch)?;
 
     // Variants of each versioned name that this batch defines, in document order.
@@ -128,7 +143,11 @@ pub(crate) async fn plan_batch(
     let defaults = reader.default_variants(&unpinned).await?;
 
     let mut pinned = Vec::with_capacity(batch.len());
-    for SourcedDefinition { mut definition, origin } in batch {
+    for SourcedDefinition {
+        mut definition,
+        origin,
+    } in batch
+    {
         let mut ambiguity: Option<StoreError> = None;
         let result = definition.pin_references(|kind, name| {
             if let Some(vs) = batch_variants.get(&(kind, name.to_string())) {
@@ -160,8 +179,11 @@ pub(crate) async fn plan_batch(
     }
 
     // Everything the batch names or references, read in one go.
-    let batch_ids: HashMap<ResourceId, usize> =
-        pinned.iter().enumerate().map(|(i, d)| (d.definition.id(), i)).collect();
+    let batch_ids: HashMap<ResourceId, usize> = pinned
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.definition.id(), i))
+        .collect();
     let mut wanted: Vec<ResourceId> = batch_ids.keys().cloned().collect();
     for d in &pinned {
         for e in edges_of(&d.definition) {
@@ -175,7 +197,11 @@ pub(crate) async fn plan_batch(
     // Dangling pinned references.
     for d in &pinned {
         for r in d.definition.references() {
-            let target = ResourceId::new(r.kind, r.name.clone(), r.variant.clone().unwrap_or_default());
+            let target = ResourceId::new(
+                r.kind,
+                r.name.clone(),
+                r.variant.clone().unwrap_or_default(),
+            );
             if !batch_ids.contains_key(&target) && !stored.contains_key(&target) {
                 return Err(StoreError::DanglingReference {
                     origin: d.origin.clone(),
@@ -188,7 +214,10 @@ pub(crate) async fn plan_batch(
 
     // Cycles can only run through resources of this batch: stored variants are immutable
     // and cannot refer to what does not exist yet.
-    let batch_edges: Vec<Edge> = pinned.iter().flat_map(|d| edges_of(&d.definition)).collect();
+    let batch_edges: Vec<Edge> = pinned
+        .iter()
+        .flat_map(|d| edges_of(&d.definition))
+        .collect();
     if let Some(path) = LineageGraph::from_edges(&batch_edges).find_cycle() {
         return Err(StoreError::Cycle { path });
     }
@@ -231,7 +260,11 @@ pub(crate) async fn plan_batch(
             writes.push(PlannedWrite {
                 item: index,
                 action,
-                job: if action == PlanAction::Create { job_for(&d.definition) } else { None },
+                job: if action == PlanAction::Create {
+                    job_for(&d.definition)
+                } else {
+                    None
+                },
                 edges: edges_of(&d.definition),
                 definition: d.definition,
                 becomes_default: false,
@@ -250,9 +283,10 @@ pub(crate) async fn plan_batch(
         plan.items[*index].becomes_default = true;
     }
     for w in &mut writes {
-        w.becomes_default = plan.items[w.item].becomes_default || !w.definition.kind().is_versioned();
+        w.becomes_default =
+            plan.items[w.item].becomes_default || !w.definition.kind().is_versioned();
     }
-    writes.sort_by(|a, b| a.definition.id().cmp(&b.definition.id()));
+    writes.sort_by_key(|w| w.definition.id());
     Ok(PlannedBatch { plan, writes })
 }
 

@@ -102,7 +102,12 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// End the current run. A failure is retried with exponential back-off while
     /// attempts remain; the job and the resource's status are updated accordingly.
-    async fn finish_run(&self, job_id: i64, owner: &str, outcome: RunOutcome) -> Result<Job, StoreError>;
+    async fn finish_run(
+        &self,
+        job_id: i64,
+        owner: &str,
+        outcome: RunOutcome,
+    ) -> Result<Job, StoreError>;
 
     /// Cancel a queued or running job.
     async fn cancel_job(&self, job_id: i64) -> Result<Job, StoreError>;
@@ -118,7 +123,9 @@ pub async fn connect(
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             Ok(Arc::new(PostgresStore::connect(url).await?))
         }
-        Some(url) if url.starts_with("sqlite:") => Ok(Arc::new(SqliteStore::connect_url(url).await?)),
+        Some(url) if url.starts_with("sqlite:") => {
+            Ok(Arc::new(SqliteStore::connect_url(url).await?))
+        }
         Some(other) => Err(StoreError::Invalid {
             origin: "database url".into(),
             message: format!(
