@@ -156,9 +156,10 @@ pub fn parse_documents_json(
     Ok(out)
 }
 
-/// serde_yaml appends " at line X column Y" to messages; we report locations ourselves.
+/// serde_yaml appends " at line X column Y[, while parsing … at line …]" to messages,
+/// counted within the document; we report file-relative locations ourselves.
 fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
+    match message.find(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
     }
@@ -222,6 +223,10 @@ file: {path: transactions.parquet}
         assert!(err.line.unwrap() >= 5, "{err}");
         assert!(err.column.is_some(), "{err}");
         assert!(err.to_string().starts_with("defs/bad.yaml:"), "{err}");
+        assert!(
+            !err.message.contains("at line"),
+            "one location, file-relative: {err}"
+        );
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub fn validate_variant(value: &str) -> Result<(), NameError> {
         return Err(NameError::Invalid {
             what: "variant",
             value: value.to_string(),
-            rule: "this word is reserved by the REST API (`/{kind}/{name}/variants`); choose another",
+            rule:
+                "this word is reserved by the REST API (`/{kind}/{name}/variants`); choose another",
         });
     }
     validate(value, "variant", VARIANT_RULE, |i, c| {

@@ -1,0 +1,299 @@
+//! The command-line grammar. Flag names (`--data-dir`, `--database-url`, `--listen`,
+//! `--server`, `-f`) are relied upon by scripts and tests: keep them stable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use quiver_core::{Kind, Status};
+use quiver_lineage::Direction;
+use quiver_metadata::JobState;
+
+/// Exit codes, also shown in `quiver --help`.
+pub const EXIT_HELP: &str = "\
+Exit status: 0 success; 1 the command failed (invalid definitions, a conflict on apply,
+an error from the server or store); 2 invalid command line; 3 `plan` found conflicts.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "quiver",
+    bin_name = "quiver",
+    version,
+    about = "Quiver, a virtual feature store: serve the API, plan and apply definitions, browse the catalog",
+    after_help = EXIT_HELP
+)]
+pub struct Cli {
+    /// Log filter for stderr, e.g. `debug` or `quiver=debug,sqlx=warn` (overrides RUST_LOG).
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API on the embedded store (default) or Postgres.
+    Serve(ServeArgs),
+    /// Show what applying definition files would change, and what it affects downstream.
+    /// Writes nothing; exits with 3 when a definition conflicts with a stored variant.
+    Plan(ApplyArgs),
+    /// Apply definition files atomically: everything or nothing.
+    Apply(ApplyArgs),
+    /// List resources of one kind.
+    List(ListArgs),
+    /// Show one resource's definition (secrets redacted).
+    Get(GetArgs),
+    /// Show where a resource comes from (upstream) or what depends on it (downstream).
+    Lineage(LineageArgs),
+    /// List jobs, or show one job with its runs and logs.
+    Jobs(JobsArgs),
+}
+
+/// Where the metadata store is when Quiver opens it in this process.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory of the embedded SQLite store.
+    #[arg(long, value_name = "DIR", default_value = ".quiver", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Use this database instead of the embedded store: postgres://… or sqlite:….
+    #[arg(long, value_name = "URL", env = "QUIVER_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Address to listen on; port 0 picks a free port (the URL is logged).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+/// Which store a command talks to: a server over HTTP, or the store itself in-process.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Talk to a running `quiver serve` at this URL instead of opening the store locally.
+    #[arg(long, value_name = "URL", env = "QUIVER_SERVER", global = true)]
+    pub server: Option<String>,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, global = true)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A YAML file, or a directory searched recursively for *.yaml and *.yml files.
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Kind of resource, singular or plural: feature, features, training_set, training-sets, …
+    #[arg(value_name = "KIND", value_parser = parse_kind)]
+    pub kind: Kind,
+
+    /// Only resources owned by this user or team.
+    #[arg(long)]
+    pub owner: Option<String>,
+
+    /// Only resources carrying this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+
+    /// Only resources in this status: pending, running, ready or failed.
+    #[arg(long, value_parser = parse_status)]
+    pub status: Option<Status>,
+
+    /// Case-insensitive text search in names and descriptions.
+    #[arg(long = "q", alias = "search", value_name = "TEXT")]
+    pub text: Option<String>,
+
+    /// List every variant, not only the default variant of each name.
+    #[arg(long)]
+    pub all_variants: bool,
+
+    /// Page size, 1 to 500.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub limit: u32,
+
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[arg(value_name = "KIND", value_parser = parse_kind)]
+    pub kind: Kind,
+
+    pub name: String,
+
+    /// A variant other than the default one.
+    #[arg(long)]
+    pub variant: Option<String>,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    #[arg(value_name = "KIND", value_parser = parse_kind)]
+    pub kind: Kind,
+
+    pub name: String,
+
+    /// A variant other than the default one.
+    #[arg(long)]
+    pub variant: Option<String>,
+
+    /// `upstream`: what this resource is built from; `downstream`: what depends on it.
+    #[arg(long, value_enum, default_value_t = LineageDirection::Both)]
+    pub direction: LineageDirection,
+
+    /// How many references to follow in each direction.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub depth: u32,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LineageDirection {
+    Upstream,
+    Downstream,
+    Both,
+}
+
+impl LineageDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineageDirection::Upstream => "upstream",
+            LineageDirection::Downstream => "downstream",
+            LineageDirection::Both => "both",
+        }
+    }
+
+    /// The walks this direction stands for, upstream first.
+    pub fn walks(self) -> &'static [Direction] {
+        match self {
+            LineageDirection::Upstream => &[Direction::Upstream],
+            LineageDirection::Downstream => &[Direction::Downstream],
+            LineageDirection::Both => &[Direction::Upstream, Direction::Downstream],
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    pub show: Option<JobsCommand>,
+
+    /// Only jobs in this state: queued, running, succeeded, failed or cancelled.
+    #[arg(long, value_parser = parse_job_state)]
+    pub state: Option<JobState>,
+
+    /// Page size, 1 to 500.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub limit: u32,
+
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// One job with every run and its logs.
+    Show {
+        #[arg(value_name = "ID")]
+        id: i64,
+    },
+}
+
+/// A kind as people type it: singular or plural, `_` or `-` (`training-sets`).
+pub fn parse_kind(s: &str) -> Result<Kind, String> {
+    let normal = s.trim().to_ascii_lowercase().replace('-', "_");
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == normal || k.plural().replace('-', "_") == normal)
+        .ok_or_else(|| {
+            format!(
+                "unknown kind `{}`, expected one of: user, provider, entity, source, feature, label, training_set, model (singular or plural)",
+                s.escape_debug()
+            )
+        })
+}
+
+fn parse_status(s: &str) -> Result<Status, String> {
+    s.parse()
+        .map_err(|e: quiver_core::kind::UnknownStatus| e.to_string())
+}
+
+fn parse_job_state(s: &str) -> Result<JobState, String> {
+    s.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_accept_singular_plural_and_dashes() {
+        for (text, kind) in [
+            ("feature", Kind::Feature),
+            ("features", Kind::Feature),
+            ("Features", Kind::Feature),
+            ("training_set", Kind::TrainingSet),
+            ("training-set", Kind::TrainingSet),
+            ("training-sets", Kind::TrainingSet),
+            ("training_sets", Kind::TrainingSet),
+            ("entities", Kind::Entity),
+        ] {
+            assert_eq!(parse_kind(text), Ok(kind), "{text}");
+        }
+        let err = parse_kind("featur").unwrap_err();
+        assert!(err.contains("unknown kind `featur`"), "{err}");
+    }
+
+    #[test]
+    fn grammar_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn jobs_target_flags_work_before_and_after_show() {
+        for argv in [
+            ["quiver", "jobs", "--server", "http://x", "show", "7"],
+            ["quiver", "jobs", "show", "7", "--server", "http://x"],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            let Command::Jobs(jobs) = cli.command else {
+                panic!("{argv:?}")
+            };
+            assert_eq!(jobs.target.server.as_deref(), Some("http://x"), "{argv:?}");
+            assert!(matches!(jobs.show, Some(JobsCommand::Show { id: 7 })));
+        }
+    }
+}

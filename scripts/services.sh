@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Make sure the services the tests talk to are up on 127.0.0.1: PostgreSQL on 5432 and
+# Redis on 6379. A stopped service is started; a missing one is installed from Debian's
+# packages first. Anything that cannot be made to work fails loudly: tests never skip a
+# service.
+set -euo pipefail
+
+log() { echo "services: $*" >&2; }
+die() { echo "services: error: $*" >&2; exit 1; }
+
+# Run as root: directly when we are root, through passwordless sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo -n "$@"
+  else
+    die "need root (or passwordless sudo) to run: $*"
+  fi
+}
+
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "$* is missing and apt-get is not available to install it"
+  log "installing $* from Debian's packages"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# wait_until DESCRIPTION COMMAND...: retry for up to 30 seconds.
+wait_until() {
+  local what=$1
+  shift
+  for _ in $(seq 1 60); do
+    if "$@" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  die "$what did not come up within 30 seconds"
+}
+
+postgres_ready() { pg_isready -q -h 127.0.0.1 -p 5432; }
+
+ensure_postgres() {
+  if command -v pg_isready >/dev/null 2>&1 && postgres_ready; then
+    log "postgres is up on 127.0.0.1:5432"
+  else
+    local installed_now=false
+    if ! ls -d /etc/postgresql/*/main >/dev/null 2>&1; then
+      apt_install postgresql
+      installed_now=true
+    fi
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    if $installed_now; then
+      # A fresh cluster asks for passwords over TCP; the tests connect as `postgres`
+      # without one, as on the project's machines. Only a cluster installed right here is
+      # changed: an existing installation's authentication is left alone.
+      local hba="/etc/postgresql/$version/main/pg_hba.conf"
+      as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    fi
+    log "starting postgres $version"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start ||
+      postgres_ready ||
+      die "could not start postgres $version (see /var/log/postgresql/)"
+    wait_until "postgres on 127.0.0.1:5432" postgres_ready
+    if $installed_now; then
+      # The package may have started the cluster before pg_hba.conf was changed.
+      as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    fi
+    log "postgres is up on 127.0.0.1:5432"
+  fi
+  if command -v psql >/dev/null 2>&1; then
+    psql "$DATABASE_URL" -Atqc 'SELECT 1' >/dev/null ||
+      die "postgres is up but refuses $DATABASE_URL; allow that user to connect without a password from 127.0.0.1 (pg_hba.conf) or set DATABASE_URL"
+  fi
+}
+
+redis_ready() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; }
+
+ensure_redis() {
+  if command -v redis-cli >/dev/null 2>&1 && redis_ready; then
+    log "redis is up on 127.0.0.1:6379"
+    return
+  fi
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    apt_install redis-server
+  fi
+  log "starting redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null ||
+    die "could not start redis-server"
+  wait_until "redis on 127.0.0.1:6379" redis_ready
+  log "redis is up on 127.0.0.1:6379"
+}
+
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+ensure_postgres
+ensure_redis
