@@ -29,13 +29,22 @@ started=$SECONDS
 step services ./scripts/services.sh
 step fmt cargo fmt --all --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
+# Doc tests first (nextest does not run them; they are examples people copy), so the
+# last test-runner lines of this script are the full suite's summary.
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
 if cargo nextest --version >/dev/null 2>&1; then
-  step tests cargo nextest run --workspace --no-fail-fast
-  # nextest does not run doc tests; they are examples people copy, so run them too.
   step doctests cargo test --workspace --doc
+  step tests bash -c 'set -o pipefail; cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$0"' "$results"
+  counts=$(grep -Eo '[0-9]+ tests? run: [0-9]+ passed(, [0-9]+ failed)?' "$results" | tail -1)
+  passed=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$counts")
+  failed=$(grep -Eo '[0-9]+ failed' <<<"$counts" | grep -Eo '[0-9]+' || echo 0)
 else
-  step tests cargo test --workspace --no-fail-fast
+  step tests bash -c 'set -o pipefail; cargo test --workspace --no-fail-fast 2>&1 | tee "$0"' "$results"
+  passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$results" | grep -Eo '[0-9]+' | paste -sd+ | bc)
+  failed=0
 fi
 
 echo "==> all steps passed in $((SECONDS - started))s"
 printf '%s\n' "${summary[@]}"
+echo "${passed} passed, ${failed} failed"
