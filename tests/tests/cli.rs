@@ -247,17 +247,18 @@ fn quickstart_through_a_server_on_the_embedded_store() {
         q.run(&with(&lineage_json, &local)).success().json()
     );
 
-    // The resources that need work have queued jobs.
+    // The resources that need work have jobs. There is no data in this test (the
+    // quickstart test with data is `quickstart_builds_serves_and_downloads`), so the
+    // server's coordinator may already be running or failing them.
     let jobs = q
         .run(&with(&["jobs", "--output", "json"], &remote))
         .success()
         .json();
-    let mut queued: Vec<String> = jobs["items"]
+    let mut kinds: Vec<String> = jobs["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|j| {
-            assert_eq!(j["state"], "queued", "{j}");
             format!(
                 "{} {}",
                 j["kind"].as_str().unwrap(),
@@ -265,9 +266,9 @@ fn quickstart_through_a_server_on_the_embedded_store() {
             )
         })
         .collect();
-    queued.sort();
+    kinds.sort();
     assert_eq!(
-        queued,
+        kinds,
         [
             "materialization feature avg_amount_7d:v1",
             "materialization feature txn_count_7d:v1",
@@ -282,18 +283,6 @@ fn quickstart_through_a_server_on_the_embedded_store() {
         show.stdout.starts_with(&format!("job {first}: ")),
         "{}",
         show.stdout
-    );
-    assert!(
-        show.stdout.contains("runs:      none yet"),
-        "{}",
-        show.stdout
-    );
-    let table = q.run(&with(&["jobs", "--state", "queued"], &remote));
-    assert_eq!(
-        table.success().stdout.lines().count(),
-        1 + 4,
-        "{}",
-        table.stdout
     );
 
     // Missing things are one clear line.

@@ -10,11 +10,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use quiver_core::DocumentError;
 use quiver_metadata::StoreError;
+use quiver_runtime::RuntimeError;
 use serde::Serialize;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::ToSchema;
@@ -56,6 +57,16 @@ pub enum ErrorCode {
     Unauthorized,
     /// Credentials are valid but do not allow this request.
     Forbidden,
+    /// A well-formed request that cannot be answered as sent: an empty entity list, a
+    /// feature keyed by another entity or without an online provider.
+    InvalidRequest,
+    /// A request above a documented limit (e.g. entities per online request).
+    LimitExceeded,
+    /// The data is not built yet (pending or running) or its build failed; the detail
+    /// names the status.
+    NotReady,
+    /// A provider failed or cannot be used (unreachable, compiled out, misconfigured).
+    ProviderError,
     /// The metadata store does not answer or is busy; retry later.
     StoreUnavailable,
     /// A bug or corrupt data; the cause is in the server log.
@@ -69,12 +80,17 @@ impl ErrorCode {
             ErrorCode::InvalidDefinition | ErrorCode::DanglingReference | ErrorCode::Cycle => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ErrorCode::Conflict | ErrorCode::InvalidJobState => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::InvalidJobState | ErrorCode::NotReady => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::InvalidQuery | ErrorCode::InvalidPath | ErrorCode::MalformedBody => {
-                StatusCode::BAD_REQUEST
-            }
+            ErrorCode::InvalidQuery
+            | ErrorCode::InvalidPath
+            | ErrorCode::MalformedBody
+            | ErrorCode::InvalidRequest
+            | ErrorCode::LimitExceeded => StatusCode::BAD_REQUEST,
+            ErrorCode::ProviderError => StatusCode::BAD_GATEWAY,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -100,6 +116,10 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::NotReady => "not_ready",
+            ErrorCode::ProviderError => "provider_error",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -257,6 +277,49 @@ impl From<QueryRejection> for ApiError {
             "{}; see /api/v1/docs for this route's parameters",
             rejection.body_text()
         ))
+    }
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(error: RuntimeError) -> Self {
+        match error {
+            RuntimeError::NotFound(detail) => ApiError::not_found(detail),
+            RuntimeError::InvalidRequest(detail) => {
+                ApiError::new(ErrorCode::InvalidRequest, detail)
+            }
+            RuntimeError::LimitExceeded(detail) => ApiError::new(ErrorCode::LimitExceeded, detail),
+            RuntimeError::NotReady(detail) => ApiError::new(ErrorCode::NotReady, detail),
+            RuntimeError::Unresolvable(detail) => {
+                ApiError::new(ErrorCode::InvalidDefinition, detail)
+            }
+            // Provider messages never carry secrets (the SDK's contract), and name the
+            // provider so an operator knows where to look.
+            error @ RuntimeError::Provider { .. } => {
+                tracing::warn!(%error, "provider error");
+                ApiError::new(ErrorCode::ProviderError, error.to_string())
+            }
+            error @ RuntimeError::Encode(_) => ApiError::internal(&error),
+            RuntimeError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as `application/json`",
+            ),
+            JsonRejection::BytesRejection(rejection) => rejection.into(),
+            other => ApiError::new(
+                ErrorCode::MalformedBody,
+                format!(
+                    "{}; see /api/v1/docs for this route's body",
+                    other.body_text()
+                ),
+            ),
+        }
     }
 }
 

@@ -16,6 +16,11 @@ pub(crate) struct ApiPath<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub(crate) struct ApiQuery<T>(pub T);
 
+/// `axum::Json` answering with `malformed_body` or `unsupported_media_type`.
+#[derive(Debug, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub(crate) struct ApiJson<T>(pub T);
+
 pub(crate) const DEFAULT_PAGE_SIZE: u32 = 50;
 pub(crate) const MAX_PAGE_SIZE: u32 = 500;
 

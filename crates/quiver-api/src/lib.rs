@@ -3,7 +3,9 @@
 //!
 //! [`app`] builds the router (tests drive it in-process); [`serve`] runs it on a socket.
 //! Each REST area is one module owning its routes and its part of the OpenAPI document:
-//! [`resources`], [`apply`], [`lineage`], [`jobs`], [`health`], [`openapi`].
+//! [`resources`], [`apply`], [`lineage`], [`jobs`], [`health`], [`online`],
+//! [`training_sets`], [`providers`], [`openapi`]. Data work (online reads, training-set
+//! downloads, provider health) goes through the [`quiver_runtime::Runtime`] in the state.
 
 pub mod apply;
 pub mod auth;
@@ -12,8 +14,11 @@ mod extract;
 pub mod health;
 pub mod jobs;
 pub mod lineage;
+pub mod online;
 pub mod openapi;
+pub mod providers;
 pub mod resources;
+pub mod training_sets;
 
 use std::any::Any;
 use std::future::Future;
@@ -25,6 +30,7 @@ use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{middleware, Router};
 use quiver_metadata::MetadataStore;
+use quiver_runtime::Runtime;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -53,15 +59,25 @@ impl Default for ApiLimits {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn MetadataStore>,
+    /// Providers, online serving and downloads, over the same store.
+    pub runtime: Arc<Runtime>,
     pub authorizer: Arc<dyn Authorizer>,
     pub limits: ApiLimits,
 }
 
 impl AppState {
-    /// A state that lets every request through, with default limits.
+    /// A state that lets every request through, with default limits and a runtime
+    /// without providers (every provider kind is unknown to it): for catalogue-only use.
     pub fn new(store: Arc<dyn MetadataStore>) -> Self {
+        let runtime = Runtime::new(store.clone(), quiver_runtime::ProviderRegistry::new());
+        AppState::with_runtime(Arc::new(runtime))
+    }
+
+    /// A state serving `runtime` (and its store), letting every request through.
+    pub fn with_runtime(runtime: Arc<Runtime>) -> Self {
         AppState {
-            store,
+            store: runtime.store().clone(),
+            runtime,
             authorizer: Arc::new(AllowAll),
             limits: ApiLimits::default(),
         }
@@ -76,6 +92,9 @@ pub fn app(state: AppState) -> Router {
         .merge(lineage::routes())
         .merge(jobs::routes())
         .merge(health::routes())
+        .merge(online::routes())
+        .merge(training_sets::routes())
+        .merge(providers::routes())
         .merge(openapi::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed);
@@ -121,7 +140,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tracing::info!(address = %listener.local_addr()?, "quiver api listening");
+    // The caller announces the address (the CLI prints the line scripts wait for).
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

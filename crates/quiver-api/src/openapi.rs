@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{problem_responses, ErrorCode, Problem};
-use crate::{apply, health, jobs, lineage, resources, AppState};
+use crate::{apply, health, jobs, lineage, online, providers, resources, training_sets, AppState};
 
 const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 
@@ -20,7 +20,7 @@ const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 #[openapi(
     info(
         title = "Quiver",
-        description = "Quiver, a virtual feature store: register and browse feature definitions, their lineage and jobs. Errors are `application/problem+json` documents with a stable `code`."
+        description = "Quiver, a virtual feature store: register and browse feature definitions, their lineage and jobs; serve online features and download training sets. Errors are `application/problem+json` documents with a stable `code`."
     ),
     paths(openapi_json),
     components(schemas(Problem, ErrorCode)),
@@ -30,6 +30,8 @@ const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
         (name = "lineage", description = "Upstream and downstream of a resource"),
         (name = "jobs", description = "Transformations, training-set builds and materializations"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "serving", description = "Online feature vectors and training-set downloads"),
+        (name = "providers", description = "Provider health"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -43,6 +45,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(lineage::LineageApi::openapi());
     doc.merge(jobs::JobsApi::openapi());
     doc.merge(health::HealthApi::openapi());
+    doc.merge(online::OnlineApi::openapi());
+    doc.merge(training_sets::TrainingSetsApi::openapi());
+    doc.merge(providers::ProvidersApi::openapi());
     doc
 }
 

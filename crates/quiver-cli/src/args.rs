@@ -2,11 +2,13 @@
 //! `--server`, `-f`) are relied upon by scripts and tests: keep them stable.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use quiver_core::{Kind, Status};
 use quiver_lineage::Direction;
 use quiver_metadata::JobState;
+use quiver_runtime::DataFormat;
 
 /// Exit codes, also shown in `quiver --help`.
 pub const EXIT_HELP: &str = "\
@@ -45,8 +47,12 @@ pub enum Command {
     Get(GetArgs),
     /// Show where a resource comes from (upstream) or what depends on it (downstream).
     Lineage(LineageArgs),
-    /// List jobs, or show one job with its runs and logs.
+    /// List jobs, show one job with its runs and logs, or wait for the queue to drain.
     Jobs(JobsArgs),
+    /// Download a built training set.
+    TrainingSet(TrainingSetArgs),
+    /// Read online feature values for some entities.
+    OnlineFeatures(OnlineFeaturesArgs),
 }
 
 /// Where the metadata store is when Quiver opens it in this process.
@@ -229,6 +235,58 @@ pub enum JobsCommand {
         #[arg(value_name = "ID")]
         id: i64,
     },
+    /// Wait until no job is queued or running; exit 1 naming the jobs that failed.
+    Wait {
+        /// Give up after this long (e.g. `90s`, `5m`).
+        #[arg(long, default_value = "120s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TrainingSetArgs {
+    #[command(subcommand)]
+    pub command: TrainingSetCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrainingSetCommand {
+    /// Download a training set into a file (written as FILE.partial, renamed when complete).
+    Get(TrainingSetGetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainingSetGetArgs {
+    pub name: String,
+
+    /// A variant other than the default one.
+    #[arg(long)]
+    pub variant: Option<String>,
+
+    /// parquet, arrow, csv or jsonl; by default the output file's extension, else parquet.
+    #[arg(long, value_parser = parse_data_format)]
+    pub format: Option<DataFormat>,
+
+    /// The file to write.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: PathBuf,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OnlineFeaturesArgs {
+    /// A feature: `name` (default variant) or `name:variant`; repeat for several.
+    #[arg(long = "feature", value_name = "FEATURE", required = true)]
+    pub features: Vec<String>,
+
+    /// Entity ids as ENTITY=ID or ENTITY=ID1,ID2; repeat for more ids.
+    #[arg(long = "entity", value_name = "ENTITY=ID", required = true)]
+    pub entities: Vec<String>,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// A kind as people type it: singular or plural, `_` or `-` (`training-sets`).
@@ -251,6 +309,14 @@ fn parse_status(s: &str) -> Result<Status, String> {
 }
 
 fn parse_job_state(s: &str) -> Result<JobState, String> {
+    s.parse()
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e} (write e.g. `90s`, `5m`)"))
+}
+
+fn parse_data_format(s: &str) -> Result<DataFormat, String> {
     s.parse()
 }
 

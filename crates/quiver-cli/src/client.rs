@@ -81,6 +81,36 @@ impl ApiClient {
         self.send(request, explain).await
     }
 
+    /// `GET /api/v1{path}` answered with a body to stream (a download): the response
+    /// once its status is a success. Downloads may take long, so only the connection
+    /// and the wait between chunks are bounded, not the whole transfer.
+    pub async fn get_stream(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response, CliError> {
+        let request = self
+            .http
+            .get(self.url(path))
+            .query(query)
+            .timeout(Duration::from_secs(24 * 3600));
+        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| self.transport_error(&e))?;
+            return Err(CliError::failed(describe_failure(status, &bytes)));
+        }
+        Ok(response)
+    }
+
+    /// A transport error during a streamed body.
+    pub fn stream_error(&self, e: &reqwest::Error) -> CliError {
+        self.transport_error(e)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
     }

@@ -11,7 +11,9 @@ mod definitions;
 mod error;
 mod plan_output;
 mod render;
+mod runtime;
 mod serve;
+mod serving;
 mod target;
 mod views;
 
@@ -25,6 +27,7 @@ use tracing_subscriber::EnvFilter;
 
 use args::{
     ApplyArgs, Cli, Command, GetArgs, JobsArgs, JobsCommand, LineageArgs, ListArgs, OutputFormat,
+    TrainingSetCommand,
 };
 use error::{one_line, CliError, EXIT_PLAN_CONFLICTS, EXIT_USAGE};
 use target::Target;
@@ -142,6 +145,10 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::Get(args) => get(args).await,
         Command::Lineage(args) => lineage(args).await,
         Command::Jobs(args) => jobs(args).await,
+        Command::TrainingSet(args) => match args.command {
+            TrainingSetCommand::Get(args) => serving::training_set_get(args).await,
+        },
+        Command::OnlineFeatures(args) => serving::online_features(args).await,
     }
 }
 
@@ -220,8 +227,12 @@ async fn lineage(args: LineageArgs) -> Result<(), CliError> {
 }
 
 async fn jobs(args: JobsArgs) -> Result<(), CliError> {
+    if let Some(JobsCommand::Wait { timeout }) = args.show {
+        return serving::jobs_wait(&args.target, timeout).await;
+    }
     let target = Target::open(&args.target).await?;
     match args.show {
+        Some(JobsCommand::Wait { .. }) => Ok(()),
         Some(JobsCommand::Show { id }) => {
             let (job, runs) = target.job(id).await?;
             match args.target.output {
@@ -249,7 +260,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
-fn write_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+pub(crate) fn write_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     let mut text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::failed(format!("cannot encode JSON: {e}")))?;
     text.push('\n');
@@ -257,7 +268,7 @@ fn write_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
 }
 
 /// Print to stdout; a closed pipe (`quiver list … | head`) is not an error.
-fn write_stdout(text: &str) -> Result<(), CliError> {
+pub(crate) fn write_stdout(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

@@ -205,6 +205,12 @@ pub fn jobs_table(page: &JobPage, offset: u64) -> String {
                 j.resource.to_string(),
                 j.state.to_string(),
                 format!("{}/{}", j.attempts, j.max_attempts),
+                match (j.started_at, j.finished_at) {
+                    (Some(start), Some(end)) => {
+                        format!("{:.1}s", (end - start).num_milliseconds() as f64 / 1000.0)
+                    }
+                    _ => String::new(),
+                },
                 time(&j.updated_at),
                 truncate(j.error.as_deref().unwrap_or(""), DESCRIPTION_WIDTH),
             ]
@@ -212,7 +218,7 @@ pub fn jobs_table(page: &JobPage, offset: u64) -> String {
         .collect();
     let mut out = table(
         &[
-            "ID", "KIND", "RESOURCE", "STATE", "ATTEMPTS", "UPDATED", "ERROR",
+            "ID", "KIND", "RESOURCE", "STATE", "ATTEMPTS", "DURATION", "UPDATED", "ERROR",
         ],
         &rows,
     );

@@ -1,7 +1,12 @@
-//! `quiver serve`: open the metadata store (migrations run at start-up), serve the API,
-//! and stop gracefully on SIGINT or SIGTERM.
+//! `quiver serve`: open the metadata store (migrations run at start-up), build the
+//! runtime (providers compiled into this binary), run the job coordinator in the
+//! background, serve the API, and stop both gracefully on SIGINT or SIGTERM.
 
+use std::sync::Arc;
+
+use quiver_coordinator::CoordinatorConfig;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::info;
 
 use crate::args::ServeArgs;
@@ -28,10 +33,20 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     // Scripts and tests read the URL from this line (with `--listen 127.0.0.1:0`).
     info!("quiver listening on http://{address} (API docs: http://{address}/api/v1/docs)");
 
-    let state = quiver_api::AppState::new(store);
-    quiver_api::serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| CliError::failed(format!("server error: {e}")))?;
+    let runtime = Arc::new(crate::runtime::build(store, &args.store.data_dir)?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let coordinator = runtime.coordinator(CoordinatorConfig::default());
+    let jobs = tokio::spawn(async move { coordinator.run(stop_rx).await });
+
+    let state = quiver_api::AppState::with_runtime(runtime);
+    let served = quiver_api::serve(listener, state, shutdown_signal()).await;
+    // Stop claiming jobs; a job in progress finishes its current step or, if the
+    // process ends first, is taken over by the next start once its lease expires.
+    let _ = stop_tx.send(true);
+    if let Err(e) = jobs.await {
+        tracing::warn!(error = %e, "job coordinator ended abnormally");
+    }
+    served.map_err(|e| CliError::failed(format!("server error: {e}")))?;
     info!("quiver stopped");
     Ok(())
 }

@@ -250,7 +250,7 @@ fn not_found(kind: Kind, name: &str, variant: Option<&str>) -> String {
 
 /// Percent-encode a path segment. Valid names never need it, but a mistyped one must
 /// reach the server as one segment and come back as a clear "not found" or "invalid".
-fn encode(segment: &str) -> String {
+pub(crate) fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for b in segment.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

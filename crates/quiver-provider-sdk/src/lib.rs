@@ -6,10 +6,23 @@
 //! registered as [`Unsupported`], which answers with the cargo feature to enable, so the
 //! mistake is reported at apply time instead of as "unknown provider".
 //!
-//! This crate holds the control-plane half of the contract (identity, capabilities,
-//! health, construction). The data-plane methods (Arrow record batches for offline
-//! reads and training sets, online writes and multi-get) are added to [`OfflineStore`]
-//! and [`OnlineStore`] together with the first providers that implement them.
+//! Data crosses the boundary as Arrow record batches (offline) and typed values
+//! (online). The exact point-in-time semantics every offline store implements are in
+//! [`offline`]; the shared conformance suite is the `quiver-provider-testkit` crate.
+
+pub mod offline;
+pub mod online;
+
+pub use arrow_array::RecordBatch;
+pub use arrow_schema::SchemaRef;
+pub use offline::{
+    BatchStream, FeatureQuery, FileFormat, KeyPair, LabelQuery, LatestValuesQuery,
+    OfflineCapabilities, OfflineStore, OutputRef, TableRef, TrainingSetQuery, Transformation,
+};
+pub use online::{
+    OnlineCapabilities, OnlineRead, OnlineRow, OnlineStore, OnlineTable, OnlineTableRef,
+    OnlineValue, WriteReport,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +43,12 @@ pub enum ProviderError {
     /// The system could not be reached or timed out: retrying may help.
     #[error("provider unreachable: {0}")]
     Unreachable(String),
+    /// A table, file, column or output does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// SQL that does not parse or run, or a column of the wrong type.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     /// The operation is not offered by this provider (see its capabilities).
     #[error("not supported by this provider: {0}")]
     Unsupported(String),
@@ -63,23 +82,6 @@ pub struct HealthReport {
     pub latency: Duration,
 }
 
-/// What an offline store can do, so callers choose a plan instead of failing late.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct OfflineCapabilities {
-    pub sql_transformations: bool,
-    pub point_in_time_join: bool,
-    pub incremental_latest_values: bool,
-    pub created_timestamp_tie_break: bool,
-}
-
-/// What an online store can do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct OnlineCapabilities {
-    pub ttl: bool,
-    pub event_time_monotonic_writes: bool,
-    pub multi_get: bool,
-}
-
 /// Common to every provider.
 #[async_trait]
 pub trait Provider: Send + Sync {
@@ -94,16 +96,6 @@ pub trait Provider: Send + Sync {
     /// # Errors
     /// Never: an unhealthy provider is a report with `healthy: false`.
     async fn health(&self) -> HealthReport;
-}
-
-/// A system that holds offline data (tables/files) and computes on it.
-pub trait OfflineStore: Provider {
-    fn capabilities(&self) -> OfflineCapabilities;
-}
-
-/// A low-latency key-value system serving feature values.
-pub trait OnlineStore: Provider {
-    fn capabilities(&self) -> OnlineCapabilities;
 }
 
 /// A constructed provider, by role.
@@ -212,12 +204,39 @@ mod tests {
         }
     }
 
+    #[async_trait]
     impl OnlineStore for Echo {
         fn capabilities(&self) -> OnlineCapabilities {
             OnlineCapabilities {
                 multi_get: true,
                 ..Default::default()
             }
+        }
+        async fn create_table(&self, _table: &OnlineTable) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        async fn delete_table(&self, _table: &OnlineTableRef) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        async fn write(
+            &self,
+            _table: &OnlineTableRef,
+            rows: &[OnlineRow],
+        ) -> Result<WriteReport, ProviderError> {
+            Ok(WriteReport {
+                written: rows.len() as u64,
+                skipped_older: 0,
+            })
+        }
+        async fn multi_get(
+            &self,
+            tables: &[OnlineTableRef],
+            entities: &[String],
+        ) -> Result<Vec<Vec<OnlineRead>>, ProviderError> {
+            Ok(vec![
+                vec![OnlineRead::Missing; tables.len()];
+                entities.len()
+            ])
         }
     }
 
