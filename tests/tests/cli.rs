@@ -778,3 +778,78 @@ fn serve_on_postgres_applies_the_quickstart() {
 
     assert!(server.stop().success());
 }
+
+/// A job that failed because its input was missing stays failed with its error; `quiver
+/// jobs retry` queues it again (once), and `quiver jobs cancel` stops the retry.
+#[test]
+fn failed_jobs_can_be_retried_and_cancelled_from_the_command_line() {
+    let q = quiver();
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = work.path().join("state");
+    let data_dir = data_dir.to_str().unwrap();
+    // No ./data in the server's working directory: every job's input is missing.
+    let server = q.serve_in(work.path(), &["--data-dir", data_dir]);
+    let remote = ["--server", server.url.as_str()];
+    let defs = quickstart_defs();
+    q.run(&with(&["apply", "-f", defs.to_str().unwrap()], &remote))
+        .success();
+
+    let wait = q.run(&with(&["jobs", "wait", "--timeout", "60s"], &remote));
+    let line = wait.error_line(1);
+    assert!(line.contains("failed"), "{line}");
+
+    let failed = q.run(&with(
+        &["jobs", "--state", "failed", "--output", "json"],
+        &remote,
+    ));
+    failed.success();
+    let page: serde_json::Value = serde_json::from_str(&failed.stdout).unwrap();
+    let first = page["items"][0]["id"].as_i64().expect("a failed job");
+    let id = first.to_string();
+
+    let retried = q.run(&with(&["jobs", "retry", &id], &remote));
+    retried.success();
+    assert!(
+        retried
+            .stdout
+            .starts_with(&format!("job {id} retried as job ")),
+        "{}",
+        retried.stdout
+    );
+    let new_id: String = retried
+        .stdout
+        .trim_start_matches(&format!("job {id} retried as job "))
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+
+    let again = q.run(&with(&["jobs", "retry", &id], &remote));
+    let line = again.error_line(1);
+    assert!(
+        line.contains("already has job") || line.contains("only failed or cancelled"),
+        "{line}"
+    );
+
+    let cancelled = q.run(&with(&["jobs", "cancel", &new_id], &remote));
+    if cancelled.code == Some(0) {
+        assert!(
+            cancelled.stdout.contains("is cancelled"),
+            "{}",
+            cancelled.stdout
+        );
+    } else {
+        // The coordinator may already have failed the retry again: nothing to cancel.
+        assert!(
+            cancelled.error_line(1).contains("invalid_job_state"),
+            "{}",
+            cancelled.stderr
+        );
+    }
+
+    let unknown = q.run(&with(&["jobs", "retry", "999999"], &remote));
+    assert!(
+        unknown.error_line(1).contains("not found"),
+        "{}",
+        unknown.stderr
+    );
+}

@@ -15,7 +15,7 @@ use crate::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_jobs, get_job, list_job_runs, cancel_job),
+    paths(list_jobs, get_job, list_job_runs, cancel_job, retry_job),
     // Schemas used only by parameters are not collected automatically.
     components(schemas(JobState, Kind))
 )]
@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/jobs/{id}", get(get_job))
         .route("/api/v1/jobs/{id}/runs", get(list_job_runs))
         .route("/api/v1/jobs/{id}/cancel", post(cancel_job))
+        .route("/api/v1/jobs/{id}/retry", post(retry_job))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -159,6 +160,25 @@ async fn cancel_job(
 ) -> Result<Json<Job>, ApiError> {
     find_job(&state, id).await?;
     Ok(Json(state.store.cancel_job(id).await?))
+}
+
+/// Retry a failed or cancelled job
+///
+/// Enqueues a new job for the same resource with fresh attempts, once the cause of the
+/// failure is fixed; the old job keeps its runs and error as history.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/retry",
+    tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, description = "The new job", body = Job), CancelErrors)
+)]
+async fn retry_job(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Job>, ApiError> {
+    find_job(&state, id).await?;
+    Ok(Json(state.store.retry_job(id).await?))
 }
 
 async fn find_job(state: &AppState, id: i64) -> Result<Job, ApiError> {

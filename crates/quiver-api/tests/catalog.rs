@@ -350,6 +350,25 @@ async fn jobs_list_get_runs_and_cancel() {
         .request(Method::POST, &cancel, None, Body::empty())
         .await;
     again.problem(409, "invalid_job_state");
+
+    // A cancelled (or failed) job can be retried: a new queued job for the resource.
+    let retry = format!("/api/v1/jobs/{}/retry", job.id);
+    let retried = api.request(Method::POST, &retry, None, Body::empty()).await;
+    assert_eq!(retried.status, 200, "{}", retried.text());
+    let retried = retried.json();
+    assert_eq!(retried["state"], "queued");
+    assert_ne!(retried["id"], job.id);
+    let twice = api.request(Method::POST, &retry, None, Body::empty()).await;
+    twice.problem(409, "invalid_job_state");
+    let unknown = api
+        .request(
+            Method::POST,
+            "/api/v1/jobs/999999/retry",
+            None,
+            Body::empty(),
+        )
+        .await;
+    unknown.problem(404, "not_found");
 }
 
 #[tokio::test]

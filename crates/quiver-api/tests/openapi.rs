@@ -72,6 +72,7 @@ fn document_is_openapi_3_1_with_every_route() {
         "/api/v1/jobs/{id}",
         "/api/v1/jobs/{id}/runs",
         "/api/v1/jobs/{id}/cancel",
+        "/api/v1/jobs/{id}/retry",
         "/api/v1/online-features",
         "/api/v1/training-sets/{name}/{variant}/data",
         "/api/v1/providers/{name}/health",

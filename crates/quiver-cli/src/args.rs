@@ -235,6 +235,16 @@ pub enum JobsCommand {
         #[arg(value_name = "ID")]
         id: i64,
     },
+    /// Cancel a queued or running job.
+    Cancel {
+        #[arg(value_name = "ID")]
+        id: i64,
+    },
+    /// Run a failed or cancelled job again (a new job, fresh attempts) once its cause is fixed.
+    Retry {
+        #[arg(value_name = "ID")]
+        id: i64,
+    },
     /// Wait until no job is queued or running; exit 1 naming the jobs that failed.
     Wait {
         /// Give up after this long (e.g. `90s`, `5m`).

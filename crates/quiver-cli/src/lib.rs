@@ -233,6 +233,23 @@ async fn jobs(args: JobsArgs) -> Result<(), CliError> {
     let target = Target::open(&args.target).await?;
     match args.show {
         Some(JobsCommand::Wait { .. }) => Ok(()),
+        Some(JobsCommand::Cancel { id }) => {
+            let job = target.cancel_job(id).await?;
+            match args.target.output {
+                OutputFormat::Text => write_stdout(&format!("job {} is {}\n", job.id, job.state)),
+                OutputFormat::Json => write_json(&job),
+            }
+        }
+        Some(JobsCommand::Retry { id }) => {
+            let job = target.retry_job(id).await?;
+            match args.target.output {
+                OutputFormat::Text => write_stdout(&format!(
+                    "job {id} retried as job {} ({} {}, queued)\n",
+                    job.id, job.kind, job.resource
+                )),
+                OutputFormat::Json => write_json(&job),
+            }
+        }
         Some(JobsCommand::Show { id }) => {
             let (job, runs) = target.job(id).await?;
             match args.target.output {

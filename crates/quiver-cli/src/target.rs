@@ -170,6 +170,32 @@ impl Target {
         }
     }
 
+    pub async fn cancel_job(&self, id: i64) -> Result<Job, CliError> {
+        match self {
+            Target::Remote(api) => {
+                api.post(
+                    &format!("/jobs/{id}/cancel"),
+                    &serde_json::json!({}),
+                    &|m| m.to_string(),
+                )
+                .await
+            }
+            Target::Local(store) => Ok(store.cancel_job(id).await?),
+        }
+    }
+
+    pub async fn retry_job(&self, id: i64) -> Result<Job, CliError> {
+        match self {
+            Target::Remote(api) => {
+                api.post(&format!("/jobs/{id}/retry"), &serde_json::json!({}), &|m| {
+                    m.to_string()
+                })
+                .await
+            }
+            Target::Local(store) => Ok(store.retry_job(id).await?),
+        }
+    }
+
     pub async fn job(&self, id: i64) -> Result<(Job, Vec<JobRun>), CliError> {
         match self {
             Target::Remote(api) => {

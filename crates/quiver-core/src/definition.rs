@@ -222,6 +222,19 @@ pub struct FileLocation {
     /// Inferred from the extension when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<FileFormat>,
+    /// Every column in file order with its type, overriding schema inference (useful
+    /// for CSV, where inference guesses). Absent: inferred from the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Vec<ColumnDef>>,
+}
+
+/// A column of an explicit schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnDef {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub value_type: ValueType,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -601,6 +614,24 @@ impl Definition {
                 }
                 if let Some(f) = &s.file {
                     check_text("file.path", &f.path, 1024)?;
+                    if let Some(columns) = &f.schema {
+                        if columns.is_empty() {
+                            return Err(invalid(
+                                "file.schema",
+                                "list every column of the file, or leave `schema` out to infer it",
+                            ));
+                        }
+                        let mut seen = BTreeSet::new();
+                        for (i, c) in columns.iter().enumerate() {
+                            check_column(&format!("file.schema[{i}].name"), &c.name)?;
+                            if !seen.insert(&c.name) {
+                                return Err(invalid(
+                                    format!("file.schema[{i}]"),
+                                    format!("column `{}` is listed twice", c.name),
+                                ));
+                            }
+                        }
+                    }
                 }
                 if let Some(q) = &s.sql {
                     if q.trim().is_empty() {
@@ -1076,6 +1107,16 @@ mod tests {
             (
                 serde_json::json!({"kind": "source", "name": "s", "variant": "v1", "owner": "o", "provider": "p", "sql": "SELECT * FROM {{ x"}),
                 "unclosed",
+            ),
+            (
+                serde_json::json!({"kind": "source", "name": "s", "variant": "v1", "owner": "o", "provider": "p",
+                    "file": {"path": "x.csv", "schema": [{"name": "a", "type": "int64"}, {"name": "a", "type": "string"}]}}),
+                "listed twice",
+            ),
+            (
+                serde_json::json!({"kind": "source", "name": "s", "variant": "v1", "owner": "o", "provider": "p",
+                    "file": {"path": "x.csv", "schema": []}}),
+                "list every column",
             ),
             (
                 serde_json::json!({"kind": "entity", "name": "Bad Name", "owner": "o"}),

@@ -10,7 +10,7 @@ pub mod reference;
 pub mod secret;
 
 pub use definition::{
-    Definition, DurationSpec, EntityDef, FeatureDef, LabelDef, LabelEntity, ModelDef,
+    ColumnDef, Definition, DurationSpec, EntityDef, FeatureDef, LabelDef, LabelEntity, ModelDef,
     ProviderConfig, ProviderDef, SourceDef, SourceLocation, TrainingSetDef, TrainingSetFeature,
     UserDef, ValueType,
 };

@@ -9,7 +9,7 @@ use quiver_core::{Kind, ResourceId, SourcedDefinition, Status};
 use quiver_lineage::{Direction, Edge};
 
 use crate::error::StoreError;
-use crate::jobs::{Job, JobKind, JobQuery, JobRun, NewJob, RunOutcome};
+use crate::jobs::{Job, JobKind, JobQuery, JobRun, JobState, NewJob, RunOutcome};
 use crate::plan::Plan;
 use crate::records::{ListQuery, Page, ResourceRecord, VariantSummary};
 use crate::{PostgresStore, SqliteStore};
@@ -111,6 +111,52 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Cancel a queued or running job.
     async fn cancel_job(&self, job_id: i64) -> Result<Job, StoreError>;
+
+    /// Run a failed or cancelled job again once its cause is fixed: a new job for the
+    /// same resource with fresh attempts (the old one keeps its runs and error as
+    /// history), and the resource back to pending.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown job; [`StoreError::JobState`] when the
+    /// job is not failed or cancelled, or the resource already has a queued or running job.
+    async fn retry_job(&self, job_id: i64) -> Result<Job, StoreError> {
+        let job = self
+            .get_job(job_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))?;
+        if !matches!(job.state, JobState::Failed | JobState::Cancelled) {
+            return Err(StoreError::JobState(format!(
+                "job {job_id} is {}; only failed or cancelled jobs can be retried",
+                job.state
+            )));
+        }
+        for state in [JobState::Queued, JobState::Running] {
+            let active = self
+                .list_jobs(&JobQuery {
+                    state: Some(state),
+                    resource: Some(job.resource.clone()),
+                    limit: 1,
+                    offset: 0,
+                })
+                .await?;
+            if let Some(other) = active.items.first() {
+                return Err(StoreError::JobState(format!(
+                    "{} already has job {} {state}; wait for it or cancel it first",
+                    job.resource, other.id
+                )));
+            }
+        }
+        let retried = self
+            .enqueue_job(NewJob {
+                kind: job.kind,
+                resource: job.resource.clone(),
+                max_attempts: job.max_attempts,
+            })
+            .await?;
+        self.set_status(&job.resource, Status::Pending, None)
+            .await?;
+        Ok(retried)
+    }
 }
 
 /// Open the store: Postgres for a `postgres://` URL, otherwise SQLite in `data_dir`.

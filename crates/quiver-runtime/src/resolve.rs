@@ -289,7 +289,7 @@ pub fn source_table(source: &SourceDef) -> Result<TableRef, RuntimeError> {
         return Ok(TableRef::File {
             path: file.path.clone(),
             format,
-            schema: None,
+            schema: file.schema.as_deref().map(explicit_schema),
         });
     }
     Ok(TableRef::Output(OutputRef {
@@ -358,6 +358,31 @@ fn humanize(duration: std::time::Duration) -> String {
     format!("{secs}s")
 }
 
+/// The Arrow schema of a source's explicit `file.schema`. Columns are nullable: a file
+/// may hold NULLs in any column, and the point-in-time semantics define what they mean.
+fn explicit_schema(columns: &[quiver_core::ColumnDef]) -> arrow_schema::SchemaRef {
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use quiver_core::ValueType;
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|c| {
+            let data_type = match c.value_type {
+                ValueType::Bool => DataType::Boolean,
+                ValueType::Int32 => DataType::Int32,
+                ValueType::Int64 => DataType::Int64,
+                ValueType::Float32 => DataType::Float32,
+                ValueType::Float64 => DataType::Float64,
+                ValueType::String => DataType::Utf8,
+                ValueType::Timestamp => {
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                }
+            };
+            Field::new(&c.name, data_type, true)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,6 +395,36 @@ mod tests {
             .unwrap()
             .extend(json.as_object().unwrap().clone());
         serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn an_explicit_file_schema_overrides_inference() {
+        let table = source_table(&source(serde_json::json!({"file": {
+            "path": "tx.csv",
+            "schema": [{"name": "user_id", "type": "string"}, {"name": "ts", "type": "timestamp"},
+                       {"name": "amount", "type": "float64"}]
+        }})))
+        .unwrap();
+        let TableRef::File {
+            schema: Some(schema),
+            ..
+        } = table
+        else {
+            panic!("expected a file with a schema: {table:?}");
+        };
+        let fields: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| format!("{}:{}", f.name(), f.data_type()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "user_id:Utf8",
+                "ts:Timestamp(µs, \"UTC\")",
+                "amount:Float64"
+            ]
+        );
     }
 
     #[test]

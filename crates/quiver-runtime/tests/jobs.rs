@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use quiver_coordinator::CoordinatorConfig;
 use quiver_core::{parse_yaml_documents, Kind, Status};
-use quiver_metadata::{JobKind, JobQuery, JobState, MetadataStore, NewJob, SqliteStore};
+use quiver_metadata::{JobKind, JobQuery, JobState, MetadataStore, SqliteStore};
 use quiver_runtime::{default_registry, RegistryOptions, Runtime};
 
 const DEFINITIONS: &str = "\
@@ -189,20 +189,26 @@ async fn unresolvable_and_failing_training_sets_fail_naming_the_cause_then_recov
         "user,amount,is_fraud,ts\nu1,1.5,false,2026-01-01T00:00:00Z\nu1,2.5,true,2026-01-02T00:00:00Z\n",
     )
     .unwrap();
-    let id = store
-        .get(Kind::TrainingSet, "good", Some("v1"))
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
-    store
-        .enqueue_job(NewJob {
-            kind: JobKind::TrainingSet,
-            resource: id,
-            max_attempts: 1,
+    // The user-facing way back: retry the failed job (`quiver jobs retry ID`).
+    let failed = store
+        .list_jobs(&JobQuery {
+            state: Some(JobState::Failed),
+            limit: 10,
+            ..JobQuery::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|j| j.kind == JobKind::TrainingSet && j.resource.name == "good")
+        .expect("the training set's failed job");
+    let retried = store.retry_job(failed.id).await.unwrap();
+    assert_eq!(retried.state, JobState::Queued);
+    assert_ne!(retried.id, failed.id);
+    let again = store.retry_job(failed.id).await.unwrap_err().to_string();
+    assert!(again.contains("already has job"), "{again}");
+    let queued = store.retry_job(retried.id).await.unwrap_err().to_string();
+    assert!(queued.contains("only failed or cancelled"), "{queued}");
     run_all(&runtime).await;
     let (status, _) = error_of(&store, "good").await;
     assert_eq!(status, Status::Ready);
