@@ -48,68 +48,62 @@ impl Resolver {
             .ok_or_else(|| RuntimeError::NotFound(format!("{kind} `{reference}` not found")))
     }
 
+    /// A record and its definition of the expected kind, or `NotFound`.
+    async fn typed<T: Clone>(
+        &self,
+        kind: Kind,
+        reference: &ResourceRef,
+        pick: impl Fn(&Definition) -> Option<&T>,
+    ) -> Result<(ResourceRecord, T), RuntimeError> {
+        let record = self.record(kind, reference).await?;
+        let def = pick(&record.definition)
+            .cloned()
+            .ok_or_else(|| RuntimeError::NotFound(format!("{kind} `{reference}` not found")))?;
+        Ok((record, def))
+    }
+
     pub async fn source(
         &self,
         reference: &ResourceRef,
     ) -> Result<(ResourceRecord, SourceDef), RuntimeError> {
-        let record = self.record(Kind::Source, reference).await?;
-        match &record.definition {
-            Definition::Source(def) => {
-                let def = def.clone();
-                Ok((record, def))
-            }
-            _ => Err(RuntimeError::NotFound(format!(
-                "source `{reference}` not found"
-            ))),
-        }
+        self.typed(Kind::Source, reference, |d| match d {
+            Definition::Source(def) => Some(def),
+            _ => None,
+        })
+        .await
     }
 
     pub async fn feature(
         &self,
         reference: &ResourceRef,
     ) -> Result<(ResourceRecord, FeatureDef), RuntimeError> {
-        let record = self.record(Kind::Feature, reference).await?;
-        match &record.definition {
-            Definition::Feature(def) => {
-                let def = def.clone();
-                Ok((record, def))
-            }
-            _ => Err(RuntimeError::NotFound(format!(
-                "feature `{reference}` not found"
-            ))),
-        }
+        self.typed(Kind::Feature, reference, |d| match d {
+            Definition::Feature(def) => Some(def),
+            _ => None,
+        })
+        .await
     }
 
     pub async fn label(
         &self,
         reference: &ResourceRef,
     ) -> Result<(ResourceRecord, LabelDef), RuntimeError> {
-        let record = self.record(Kind::Label, reference).await?;
-        match &record.definition {
-            Definition::Label(def) => {
-                let def = def.clone();
-                Ok((record, def))
-            }
-            _ => Err(RuntimeError::NotFound(format!(
-                "label `{reference}` not found"
-            ))),
-        }
+        self.typed(Kind::Label, reference, |d| match d {
+            Definition::Label(def) => Some(def),
+            _ => None,
+        })
+        .await
     }
 
     pub async fn training_set(
         &self,
         reference: &ResourceRef,
     ) -> Result<(ResourceRecord, TrainingSetDef), RuntimeError> {
-        let record = self.record(Kind::TrainingSet, reference).await?;
-        match &record.definition {
-            Definition::TrainingSet(def) => {
-                let def = def.clone();
-                Ok((record, def))
-            }
-            _ => Err(RuntimeError::NotFound(format!(
-                "training set `{reference}` not found"
-            ))),
-        }
+        self.typed(Kind::TrainingSet, reference, |d| match d {
+            Definition::TrainingSet(def) => Some(def),
+            _ => None,
+        })
+        .await
     }
 
     /// The SQL transformation of `source`, with each input bound to its table, and the
