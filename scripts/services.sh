@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the services the tests talk to are up on 127.0.0.1: PostgreSQL on 5432 and
-# Redis on 6379. A stopped service is started; a missing one is installed from Debian's
+# Make sure the services the tests talk to are up on 127.0.0.1: PostgreSQL on 5432,
+# Redis on 6379, and the S3, Snowflake and BigQuery emulators (scripts/emulators/). A stopped service is started; a missing one is installed from Debian's
 # packages first. Anything that cannot be made to work fails loudly: tests never skip a
 # service.
 set -euo pipefail
@@ -93,6 +93,20 @@ ensure_redis() {
   log "redis is up on 127.0.0.1:6379"
 }
 
+# Local stand-ins for the cloud services, over their real network protocols: S3 (moto),
+# Snowflake (fakesnow) and BigQuery (bqemulator). Each script is idempotent: it returns at
+# once when its port answers, else installs the emulator from PyPI into a private
+# virtualenv under ~/.cache/quiver/venvs and starts it on 127.0.0.1. Started one after the
+# other here so that parallel test processes never race to install the same one.
+ensure_emulators() {
+  local emulator
+  for emulator in s3 fakesnow bqemulator; do
+    "$(dirname "$0")/emulators/${emulator}.sh" || die "the ${emulator} emulator could not start (see ~/.cache/quiver/logs/${emulator}.log)"
+    log "${emulator} emulator is up"
+  done
+}
+
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 ensure_postgres
 ensure_redis
+ensure_emulators

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The one test command (README, .ci/run): provision Postgres and Redis when absent, then
-# formatting, lints and every test of the workspace, with the time of each step.
+# The one test command (README, .ci/run): provision Postgres, Redis and the S3, Snowflake
+# and BigQuery emulators when absent, then formatting, lints and every test of the
+# workspace, with the time of each step. Every provider is compiled in: the end-to-end
+# package enables the warehouse and S3 features, and cargo unifies features across the
+# workspace build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

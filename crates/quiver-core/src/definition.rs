@@ -84,8 +84,13 @@ pub enum ProviderConfig {
         user: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<Secret>,
+        /// Schema of Quiver's outputs (default `quiver`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         schema: Option<String>,
+        /// Whether Quiver may create `(keys…, timestamp)` indexes on feature source
+        /// tables so point-in-time joins are index lookups (default true).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        manage_indexes: Option<bool>,
     },
     Snowflake {
         account: String,
@@ -99,6 +104,15 @@ pub enum ProviderConfig {
         schema: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         role: Option<String>,
+        /// Base URL overriding `https://{account}.snowflakecomputing.com` (private link,
+        /// or a local stand-in such as fakesnow).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        /// Build point-in-time joins with `ASOF JOIN` (default true). Off only for
+        /// engines that lack it, such as the fakesnow emulator; the window plan computes
+        /// the same rows, more slowly.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        asof_join: Option<bool>,
     },
     Bigquery {
         project_id: String,

@@ -213,11 +213,21 @@ pub async fn read_all(store: &dyn OfflineStore, table: &TableRef) -> RecordBatch
     concat_batches(&schema, &batches).expect("concat output")
 }
 
-/// String and binary encodings (views, large) are the same logical type.
+/// The logical type a column is compared by. String and binary encodings (views, large)
+/// are one type; so are integer widths, float widths and timestamp units, because
+/// warehouses have one of each (BigQuery INT64, FLOAT64; Postgres and Snowflake keep
+/// microseconds). Whether a timestamp carries a time zone (instant vs. naive) still counts.
 fn logical(data_type: &DataType) -> DataType {
+    use arrow::datatypes::TimeUnit;
     match data_type {
         DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
         DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => DataType::Int64,
+        DataType::Float16 | DataType::Float32 => DataType::Float64,
+        DataType::Timestamp(_, tz) => DataType::Timestamp(
+            TimeUnit::Microsecond,
+            tz.as_ref().map(|_| std::sync::Arc::from("UTC")),
+        ),
         other => other.clone(),
     }
 }
@@ -313,7 +323,7 @@ pub fn text_values(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
 // ---- point-in-time cases --------------------------------------------------------------
 
 fn needs_training_sets(c: &OfflineCapabilities) -> bool {
-    c.training_sets && c.files
+    c.training_sets
 }
 
 /// A label at exactly a feature row's time takes that row (the bound is inclusive).
@@ -939,12 +949,15 @@ impl SplitMix {
     }
 }
 
-struct RandomCase {
-    label: RecordBatch,
-    sources: Vec<RecordBatch>,
+/// One seeded random dataset: a label table, feature sources and the feature queries over
+/// them (tables to be filled in once loaded). Shared by the cross-engine harness.
+#[derive(Debug, Clone)]
+pub struct RandomCase {
+    pub label: RecordBatch,
+    pub sources: Vec<RecordBatch>,
     /// Per feature: index into `sources` and the query (table filled in later).
-    features: Vec<(usize, FeatureQuery)>,
-    label_query: LabelQuery,
+    pub features: Vec<(usize, FeatureQuery)>,
+    pub label_query: LabelQuery,
 }
 
 fn random_keys(rng: &mut SplitMix, rows: usize, string_keys: bool, values: u64) -> ArrayRef {
@@ -957,7 +970,8 @@ fn random_keys(rng: &mut SplitMix, rows: usize, string_keys: bool, values: u64) 
     }
 }
 
-fn random_case(seed: u64) -> RandomCase {
+/// The dataset of `seed` (deterministic).
+pub fn random_case(seed: u64) -> RandomCase {
     let mut rng = SplitMix(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED);
     let string_keys = rng.one_in(3);
     let two_keys = rng.one_in(2);
@@ -1094,7 +1108,7 @@ pub async fn randomized_against_reference(h: &dyn OfflineHarness) {
 // ---- transformations ------------------------------------------------------------------
 
 fn needs_transformations(c: &OfflineCapabilities) -> bool {
-    c.sql_transformations && c.files
+    c.sql_transformations
 }
 
 async fn orders_and_users(h: &dyn OfflineHarness) -> (TableRef, TableRef) {
@@ -1301,7 +1315,7 @@ fn latest_query(table: TableRef) -> LatestValuesQuery {
 
 /// Latest row per entity by the tie rule; dimensions give a NULL event time.
 pub async fn latest_values_full(h: &dyn OfflineHarness) {
-    if skipped(h, "latest_values_full", |c| c.files) {
+    if skipped(h, "latest_values_full", |_| true) {
         return;
     }
     let table = h.load("events", events()).await;
@@ -1335,9 +1349,7 @@ pub async fn latest_values_full(h: &dyn OfflineHarness) {
 
 /// Incremental runs consider only rows strictly after `since`.
 pub async fn latest_values_since(h: &dyn OfflineHarness) {
-    if skipped(h, "latest_values_since", |c| {
-        c.files && c.incremental_latest_values
-    }) {
+    if skipped(h, "latest_values_since", |c| c.incremental_latest_values) {
         return;
     }
     let table = h.load("events", events()).await;

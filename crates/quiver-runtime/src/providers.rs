@@ -49,9 +49,30 @@ pub fn default_registry(options: &RegistryOptions) -> ProviderRegistry {
     );
     #[cfg(not(feature = "embedded"))]
     let registry = registry.register_unsupported("embedded", "embedded");
-    // `options` is unused when both providers are compiled out.
+    #[cfg(feature = "postgres")]
+    let registry = registry.register(
+        "postgres",
+        Arc::new(quiver_provider_postgres::PostgresFactory),
+    );
+    #[cfg(not(feature = "postgres"))]
+    let registry = registry.register_unsupported("postgres", "postgres");
+    #[cfg(feature = "snowflake")]
+    let registry = registry.register(
+        "snowflake",
+        Arc::new(quiver_provider_snowflake::SnowflakeFactory),
+    );
+    #[cfg(not(feature = "snowflake"))]
+    let registry = registry.register_unsupported("snowflake", "snowflake");
+    #[cfg(feature = "bigquery")]
+    let registry = registry.register(
+        "bigquery",
+        Arc::new(quiver_provider_bigquery::BigQueryFactory),
+    );
+    #[cfg(not(feature = "bigquery"))]
+    let registry = registry.register_unsupported("bigquery", "bigquery");
+    // `options` is unused when both local providers are compiled out.
     let _ = options;
-    ["postgres", "snowflake", "bigquery", "redis", "dynamodb"]
+    ["redis", "dynamodb"]
         .into_iter()
         .fold(registry, |registry, kind| {
             registry.register_unsupported(kind, kind)

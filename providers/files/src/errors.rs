@@ -1,7 +1,8 @@
 //! Mapping DataFusion, Arrow and object_store failures to [`ProviderError`] — in this one
 //! place, so every operation reports the same cause the same way: a missing object is
-//! `NotFound`, SQL that does not parse or plan or run is `InvalidQuery`, refused
-//! credentials are `Unauthorized`, anything else from the store is `Unreachable`.
+//! `NotFound` (a missing S3 bucket too, named), SQL that does not parse or plan or run is
+//! `InvalidQuery`, refused credentials are `Unauthorized`, anything else from the store is
+//! `Unreachable`.
 
 use arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
@@ -9,6 +10,9 @@ use quiver_provider_sdk::ProviderError;
 
 pub(crate) fn from_object_store(error: &object_store::Error) -> ProviderError {
     use object_store::Error;
+    if let Some(mapped) = from_s3_error_code(error) {
+        return mapped;
+    }
     match error {
         Error::NotFound { path, .. } => ProviderError::NotFound(format!("`{path}` does not exist")),
         Error::PermissionDenied { .. } | Error::Unauthenticated { .. } => {
@@ -17,6 +21,36 @@ pub(crate) fn from_object_store(error: &object_store::Error) -> ProviderError {
         Error::InvalidPath { .. } => ProviderError::InvalidQuery(error.to_string()),
         _ => ProviderError::Unreachable(error.to_string()),
     }
+}
+
+/// S3 names the cause in its error body (`<Code>NoSuchBucket</Code>`), which object_store
+/// keeps in the message; it does not give list requests a status-specific variant, so a
+/// refused or missing bucket would otherwise read as `Unreachable`.
+/// Codes: <https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>.
+fn from_s3_error_code(error: &object_store::Error) -> Option<ProviderError> {
+    let message = error.to_string();
+    let code = between(&message, "<Code>", "</Code>")?;
+    match code {
+        "NoSuchBucket" => {
+            let bucket = between(&message, "<BucketName>", "</BucketName>").unwrap_or("?");
+            Some(ProviderError::NotFound(format!(
+                "bucket `{bucket}` does not exist: {message}"
+            )))
+        }
+        "AccessDenied"
+        | "AllAccessDisabled"
+        | "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "InvalidToken" => Some(ProviderError::Unauthorized(message)),
+        _ => None,
+    }
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(&text[from..to])
 }
 
 pub(crate) fn from_arrow(error: &ArrowError) -> ProviderError {

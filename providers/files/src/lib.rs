@@ -16,7 +16,7 @@ mod outputs;
 mod root;
 mod training;
 
-use std::path::PathBuf;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,8 @@ use quiver_provider_sdk::{
 };
 use serde::Deserialize;
 
-use crate::root::{RemoteOptions, Root};
+pub use crate::root::RemoteOptions;
+use crate::root::Root;
 
 /// The provider kind this crate registers.
 pub const KIND: &str = "files";
@@ -52,6 +53,17 @@ impl FilesOfflineStore {
     /// `InvalidConfig` when the directory cannot be created.
     pub fn local(dir: impl Into<PathBuf>) -> Result<Self, ProviderError> {
         Self::with_root(Root::local(&dir.into())?)
+    }
+
+    /// A store rooted at a URL: `s3://bucket/prefix` (feature `s3`), `gs://bucket/prefix`
+    /// (feature `gcs`) or `file:///dir`. Nothing is contacted until the first operation
+    /// (or [`Provider::health`]).
+    ///
+    /// # Errors
+    /// `InvalidConfig` for a malformed root or endpoint; `CompiledOut` for a scheme whose
+    /// feature is off.
+    pub fn remote(root: &str, options: &RemoteOptions) -> Result<Self, ProviderError> {
+        Self::with_root(Root::parse(root, FsPath::new("."), options)?)
     }
 
     fn with_root(root: Root) -> Result<Self, ProviderError> {
@@ -149,6 +161,15 @@ impl FilesOfflineStore {
     async fn stream(&self, frame: DataFrame) -> Result<BatchStream, ProviderError> {
         let stream = frame.execute_stream().await.map_err(errors::datafusion)?;
         Ok(Box::pin(stream.map_err(errors::datafusion)))
+    }
+}
+
+/// Names the root only: the store's configuration holds credentials.
+impl std::fmt::Debug for FilesOfflineStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilesOfflineStore")
+            .field("root", &self.root)
+            .finish()
     }
 }
 

@@ -24,10 +24,14 @@ pub(crate) struct Root {
     pub local_dir: Option<PathBuf>,
 }
 
-/// Credentials and endpoint for an object-store root, already resolved.
+/// Endpoint, region and credentials for an `s3://` root, secrets already resolved. Debug
+/// output never shows the secret (nor the key id, which names the account).
 #[derive(Default, Clone)]
-pub(crate) struct RemoteOptions {
+pub struct RemoteOptions {
+    /// The bucket's region; `us-east-1` when unset (and for local servers).
     pub region: Option<String>,
+    /// An S3-compatible endpoint (`http://127.0.0.1:9000`); buckets are then addressed
+    /// path-style, and `http://` is accepted.
     pub endpoint: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
@@ -44,6 +48,16 @@ impl std::fmt::Debug for RemoteOptions {
                 &self.secret_access_key.as_ref().map(|_| "***"),
             )
             .finish()
+    }
+}
+
+/// Only what a person needs to recognise the root: never the store's configuration, which
+/// holds credentials.
+impl std::fmt::Debug for Root {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Root")
+            .field("display", &self.display)
+            .finish_non_exhaustive()
     }
 }
 
@@ -168,27 +182,7 @@ fn remote(url: &Url, backend: Backend, options: &RemoteOptions) -> Result<Root, 
     let store: Arc<dyn ObjectStore> =
         match backend {
             #[cfg(feature = "s3")]
-            Backend::S3 => {
-                let mut builder =
-                    object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
-                if let Some(region) = &options.region {
-                    builder = builder.with_region(region);
-                }
-                if let Some(endpoint) = &options.endpoint {
-                    builder = builder
-                        .with_endpoint(endpoint)
-                        .with_allow_http(endpoint.starts_with("http://"));
-                }
-                if let Some(key) = &options.access_key_id {
-                    builder = builder.with_access_key_id(key);
-                }
-                if let Some(secret) = &options.secret_access_key {
-                    builder = builder.with_secret_access_key(secret);
-                }
-                Arc::new(builder.build().map_err(|e| {
-                    ProviderError::InvalidConfig(format!("s3 root `{bucket}`: {e}"))
-                })?)
-            }
+            Backend::S3 => Arc::new(s3::store(&bucket, options)?),
             #[cfg(feature = "gcs")]
             Backend::Gcs => {
                 let builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
@@ -220,4 +214,85 @@ fn remote(url: &Url, backend: Backend, options: &RemoteOptions) -> Result<Root, 
         ),
         local_dir: None,
     })
+}
+
+/// The S3 store of a root. Configured keys are used alone; without them the AWS environment
+/// (`AWS_*` variables, web identity, instance credentials) applies. A configured region or
+/// endpoint always wins.
+#[cfg(feature = "s3")]
+mod s3 {
+    use std::time::Duration;
+
+    use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+    use object_store::{BackoffConfig, ClientConfigKey, RetryConfig};
+    use quiver_provider_sdk::ProviderError;
+    use url::Url;
+
+    use super::RemoteOptions;
+
+    /// A few quick retries: a server that is down is reported within seconds rather than
+    /// after object_store's default of ten retries over three minutes.
+    fn retry() -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(20),
+        }
+    }
+
+    pub(super) fn store(bucket: &str, options: &RemoteOptions) -> Result<AmazonS3, ProviderError> {
+        let invalid = |message: String| {
+            ProviderError::InvalidConfig(format!("s3 root `{bucket}`: {message}"))
+        };
+        let mut builder = match (&options.access_key_id, &options.secret_access_key) {
+            // Explicit keys are used alone: a session token from the environment would
+            // belong to other keys.
+            (Some(key), Some(secret)) => AmazonS3Builder::new()
+                .with_access_key_id(key)
+                .with_secret_access_key(secret),
+            (None, None) => AmazonS3Builder::from_env(),
+            _ => {
+                return Err(invalid(
+                    "set both `access_key_id` and `secret_access_key`, or neither".into(),
+                ))
+            }
+        };
+        builder = builder
+            .with_bucket_name(bucket)
+            .with_retry(retry())
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                "5s",
+            );
+        if let Some(region) = &options.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(endpoint) = &options.endpoint {
+            let url =
+                Url::parse(endpoint).map_err(|e| invalid(format!("endpoint `{endpoint}`: {e}")))?;
+            let http = match url.scheme() {
+                "http" => true,
+                "https" => false,
+                other => {
+                    return Err(invalid(format!(
+                        "endpoint `{endpoint}`: scheme `{other}` (use http:// or https://)"
+                    )))
+                }
+            };
+            // S3-compatible servers (MinIO, moto, Ceph) address buckets by path; plain
+            // HTTP only when the configuration asks for it by writing http://.
+            builder = builder
+                .with_endpoint(endpoint.trim_end_matches('/'))
+                .with_virtual_hosted_style_request(false)
+                .with_allow_http(http);
+        }
+        tracing::debug!(
+            bucket,
+            region = options.region.as_deref().unwrap_or("default"),
+            endpoint = options.endpoint.as_deref().unwrap_or("AWS"),
+            explicit_credentials = options.access_key_id.is_some(),
+            "s3 root configured"
+        );
+        builder.build().map_err(|e| invalid(e.to_string()))
+    }
 }

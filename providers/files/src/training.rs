@@ -2,6 +2,9 @@
 //! DataFusion (projection pushed into the Parquet/CSV scan), line up key and time types,
 //! pick rows with [`crate::asof`], and publish one output row per label row, in label
 //! order, through [`crate::outputs`].
+//!
+//! Features are built [`FEATURES_IN_FLIGHT`] at a time: while one feature's join runs on
+//! a blocking thread, the next one's source is being scanned.
 
 use std::sync::Arc;
 
@@ -10,6 +13,7 @@ use arrow::compute::{cast, concat_batches, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use datafusion::prelude::{DataFrame, SessionContext};
+use futures::{StreamExt, TryStreamExt};
 use quiver_provider_sdk::{FeatureQuery, ProviderError, TableRef, TrainingSetQuery};
 
 use crate::asof::{self, Labels, Source, Window};
@@ -18,6 +22,10 @@ use crate::{errors, FilesOfflineStore};
 
 /// Rows per output batch written.
 const WRITE_BATCH_ROWS: usize = 64 * 1024;
+
+/// Features read and joined concurrently. Two keep both of a small machine's cores busy
+/// (one source scanning while another joins) and bound memory to two sources' columns.
+const FEATURES_IN_FLIGHT: usize = 2;
 
 pub(crate) fn describe(table: &TableRef) -> String {
     match table {
@@ -201,8 +209,18 @@ pub(crate) async fn build(
     if let Some(ts) = &label_query.timestamp_column {
         parts.push(copy(ts, ts));
     }
-    for feature in &query.features {
-        let values = feature_column(store, &context, feature, &label, label_time.as_ref()).await?;
+    // The futures are made up front (they start nothing until polled): a stream mapping
+    // features to futures lazily trips the compiler's `Send` check of this async fn.
+    let pending: Vec<_> = query
+        .features
+        .iter()
+        .map(|feature| feature_column(store, &context, feature, &label, label_time.as_ref()))
+        .collect();
+    let features: Vec<ArrayRef> = futures::stream::iter(pending)
+        .buffered(FEATURES_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    for (feature, values) in query.features.iter().zip(features) {
         parts.push((
             Field::new(&feature.name, values.data_type().clone(), true),
             values,
@@ -295,25 +313,33 @@ async fn feature_column(
         None => None,
     };
     let value = column(&source, &feature.value_column);
-    let picked = asof::pick(
-        &Labels {
-            keys: &label_keys,
-            time: label_time,
-            rows: label.num_rows(),
-        },
-        &Source {
-            keys: &source_keys,
-            time: time.as_ref(),
-            created: created.as_ref(),
-            value: &value,
-        },
-        Window {
-            lag: nanos(feature.lag),
-            max_age: feature.max_age.map(|m| nanos(Some(m))),
-        },
-    )
-    .map_err(errors::arrow)?;
-    take(value.as_ref(), &picked, None).map_err(errors::arrow)
+    let label_time = label_time.cloned();
+    let rows = label.num_rows();
+    let window = Window {
+        lag: nanos(feature.lag),
+        max_age: feature.max_age.map(|m| nanos(Some(m))),
+    };
+    // The join is CPU-bound: run it off the async workers so other features' scans go on.
+    let join = tokio::task::spawn_blocking(move || {
+        let picked = asof::pick(
+            &Labels {
+                keys: &label_keys,
+                time: label_time.as_ref(),
+                rows,
+            },
+            &Source {
+                keys: &source_keys,
+                time: time.as_ref(),
+                created: created.as_ref(),
+                value: &value,
+            },
+            window,
+        )?;
+        take(value.as_ref(), &picked, None)
+    });
+    join.await
+        .map_err(|e| ProviderError::Other(format!("point-in-time join failed: {e}")))?
+        .map_err(errors::arrow)
 }
 
 #[cfg(test)]

@@ -1,0 +1,39 @@
+-- $1: Int(60000000)
+-- $2: Int(3660000000)
+-- $3: Int(1500000)
+-- $4: Int(1)
+SELECT
+  "__quiver_label"."user_id",
+  "__quiver_label"."merchant_id",
+  "__quiver_label"."ts",
+  "__quiver_feature_0"."__quiver_value" AS "amount_7d",
+  "__quiver_feature_1"."__quiver_value" AS "count_7d",
+  "__quiver_feature_2"."__quiver_value" AS "country",
+  "__quiver_feature_3"."__quiver_value" AS "pair_count",
+  "__quiver_label"."is_fraud" AS "label",
+  "__quiver_label"."__quiver_row_id"
+FROM (SELECT "user_id", "merchant_id", "ts", "is_fraud", ROW_NUMBER() OVER () AS "__quiver_row_id" FROM "analytics"."labels" AS "__quiver_label") AS "__quiver_label"
+LEFT JOIN LATERAL (
+  SELECT "__quiver_source"."amount_7d" AS "__quiver_value" FROM "analytics"."user_features" AS "__quiver_source"
+  WHERE "__quiver_source"."user_id" = "__quiver_label"."user_id" AND "__quiver_source"."ts" <= ("__quiver_label"."ts" - CAST($1 AS BIGINT) * INTERVAL '1 microsecond') AND "__quiver_source"."ts" >= ("__quiver_label"."ts" - CAST($2 AS BIGINT) * INTERVAL '1 microsecond')
+  ORDER BY "__quiver_source"."ts" DESC, "__quiver_source"."created_at" DESC NULLS LAST, "__quiver_source"."amount_7d" DESC NULLS LAST
+  LIMIT 1
+) AS "__quiver_feature_0" ON TRUE
+LEFT JOIN LATERAL (
+  SELECT "__quiver_source"."count_7d" AS "__quiver_value" FROM "analytics"."user_features" AS "__quiver_source"
+  WHERE "__quiver_source"."user_id" = "__quiver_label"."user_id" AND "__quiver_source"."ts" <= "__quiver_label"."ts" AND "__quiver_source"."ts" >= ("__quiver_label"."ts" - CAST($3 AS BIGINT) * INTERVAL '1 microsecond')
+  ORDER BY "__quiver_source"."ts" DESC, "__quiver_source"."count_7d" DESC NULLS LAST
+  LIMIT 1
+) AS "__quiver_feature_1" ON TRUE
+LEFT JOIN LATERAL (
+  SELECT "__quiver_source"."country" AS "__quiver_value" FROM "analytics"."users" AS "__quiver_source"
+  WHERE "__quiver_source"."user_id" = "__quiver_label"."user_id"
+  ORDER BY "__quiver_source"."country" DESC NULLS LAST
+  LIMIT 1
+) AS "__quiver_feature_2" ON TRUE
+LEFT JOIN LATERAL (
+  SELECT "__quiver_source"."n" AS "__quiver_value" FROM "analytics"."user_merchant" AS "__quiver_source"
+  WHERE "__quiver_source"."user_id" = "__quiver_label"."user_id" AND "__quiver_source"."merchant" = "__quiver_label"."merchant_id" AND "__quiver_source"."ts" <= ("__quiver_label"."ts" - CAST($4 AS BIGINT) * INTERVAL '1 microsecond')
+  ORDER BY "__quiver_source"."ts" DESC, "__quiver_source"."n" DESC NULLS LAST
+  LIMIT 1
+) AS "__quiver_feature_3" ON TRUE

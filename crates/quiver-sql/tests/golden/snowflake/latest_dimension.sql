@@ -1,0 +1,4 @@
+SELECT CAST("__quiver_source"."user_id" AS VARCHAR) AS "entity", "__quiver_source"."v" AS "value", CAST(NULL AS TIMESTAMP_TZ) AS "event_time"
+FROM "analytics"."events" AS "__quiver_source"
+WHERE "__quiver_source"."user_id" IS NOT NULL
+QUALIFY ROW_NUMBER() OVER (PARTITION BY "__quiver_source"."user_id" ORDER BY "__quiver_source"."v" DESC NULLS LAST) = 1

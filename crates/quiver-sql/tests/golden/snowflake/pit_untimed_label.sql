@@ -1,0 +1,29 @@
+WITH "__quiver_label" AS (
+  SELECT "user_id", "merchant_id", "is_fraud", ROW_NUMBER() OVER (ORDER BY NULL) AS "__quiver_row_id" FROM "analytics"."labels" AS "__quiver_label"
+),
+"__quiver_source_0" AS (
+  SELECT "__quiver_source"."user_id" AS "__quiver_key_0", "__quiver_source"."amount_7d" AS "__quiver_value" FROM "analytics"."user_features" AS "__quiver_source" WHERE "__quiver_source"."user_id" IS NOT NULL AND "__quiver_source"."ts" IS NOT NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY "__quiver_source"."user_id" ORDER BY "__quiver_source"."ts" DESC NULLS LAST, "__quiver_source"."created_at" DESC NULLS LAST, "__quiver_source"."amount_7d" DESC NULLS LAST) = 1
+),
+"__quiver_source_1" AS (
+  SELECT "__quiver_source"."user_id" AS "__quiver_key_0", "__quiver_source"."count_7d" AS "__quiver_value" FROM "analytics"."user_features" AS "__quiver_source" WHERE "__quiver_source"."user_id" IS NOT NULL AND "__quiver_source"."ts" IS NOT NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY "__quiver_source"."user_id" ORDER BY "__quiver_source"."ts" DESC NULLS LAST, "__quiver_source"."count_7d" DESC NULLS LAST) = 1
+),
+"__quiver_source_2" AS (
+  SELECT "__quiver_source"."user_id" AS "__quiver_key_0", "__quiver_source"."country" AS "__quiver_value" FROM "analytics"."users" AS "__quiver_source" WHERE "__quiver_source"."user_id" IS NOT NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY "__quiver_source"."user_id" ORDER BY "__quiver_source"."country" DESC NULLS LAST) = 1
+),
+"__quiver_source_3" AS (
+  SELECT "__quiver_source"."user_id" AS "__quiver_key_0", "__quiver_source"."merchant" AS "__quiver_key_1", "__quiver_source"."n" AS "__quiver_value" FROM "analytics"."user_merchant" AS "__quiver_source" WHERE "__quiver_source"."user_id" IS NOT NULL AND "__quiver_source"."merchant" IS NOT NULL AND "__quiver_source"."ts" IS NOT NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY "__quiver_source"."user_id", "__quiver_source"."merchant" ORDER BY "__quiver_source"."ts" DESC NULLS LAST, "__quiver_source"."n" DESC NULLS LAST) = 1
+)
+SELECT
+  "__quiver_label"."user_id",
+  "__quiver_label"."merchant_id",
+  "__quiver_feature_0"."__quiver_value" AS "amount_7d",
+  "__quiver_feature_1"."__quiver_value" AS "count_7d",
+  "__quiver_feature_2"."__quiver_value" AS "country",
+  "__quiver_feature_3"."__quiver_value" AS "pair_count",
+  "__quiver_label"."is_fraud" AS "label",
+  "__quiver_label"."__quiver_row_id"
+FROM "__quiver_label" AS "__quiver_label"
+LEFT JOIN "__quiver_source_0" AS "__quiver_feature_0" ON "__quiver_feature_0"."__quiver_key_0" = "__quiver_label"."user_id"
+LEFT JOIN "__quiver_source_1" AS "__quiver_feature_1" ON "__quiver_feature_1"."__quiver_key_0" = "__quiver_label"."user_id"
+LEFT JOIN "__quiver_source_2" AS "__quiver_feature_2" ON "__quiver_feature_2"."__quiver_key_0" = "__quiver_label"."user_id"
+LEFT JOIN "__quiver_source_3" AS "__quiver_feature_3" ON "__quiver_feature_3"."__quiver_key_0" = "__quiver_label"."user_id" AND "__quiver_feature_3"."__quiver_key_1" = "__quiver_label"."merchant_id"
