@@ -148,8 +148,7 @@ owner: e2e
 label: is_fraud
 features:
   - last_amount
-  - last_amount2
-  - feature: last_amount
+  - feature: last_amount2
     lag: 1d
 "#
     )
@@ -375,8 +374,8 @@ fn an_unreachable_or_refusing_provider_fails_jobs_after_retries_with_its_message
     }));
     let text = text_of(&job);
     assert!(
-        text.contains("unreachable") && text.contains("connection refused"),
-        "the job names the cause and the provider's message: {job}\n{log}"
+        text.contains("unreachable") && text.contains(&format!("127.0.0.1:{port}")),
+        "the job names the cause and where the provider looked: {job}\n{log}"
     );
 
     let (job, log) = failing_build(json!({

@@ -41,6 +41,14 @@ pub trait OfflineHarness: Send + Sync {
     /// The store under test, reading what [`load`](Self::load) wrote.
     fn store(&self) -> Arc<dyn OfflineStore>;
 
+    /// Whether training sets come back in label order. True for every provider but a
+    /// known deviation: a harness that answers false has its training sets compared as
+    /// multisets of rows (values still exact), and the suite says so on stderr. Only for
+    /// a defect being investigated, documented where the harness answers false.
+    fn preserves_label_order(&self) -> bool {
+        true
+    }
+
     /// A table that does not exist (a file by default).
     fn missing(&self, name: &str) -> TableRef {
         TableRef::File {
@@ -294,24 +302,58 @@ async fn build_and_check(
     );
     let actual = read_all(store.as_ref(), &TableRef::Output(query.output.clone())).await;
     let expected = reference::training_set(query, label, sources);
-    assert_same_table(&actual, &expected, context);
+    if h.preserves_label_order() {
+        assert_same_table(&actual, &expected, context);
+    } else {
+        eprintln!("{context}: known deviation: rows compared in any order");
+        assert_same_table(&sorted_rows(&actual), &sorted_rows(&expected), context);
+    }
     actual
+}
+
+/// `batch` with its rows sorted (by their debug rendering): for comparing multisets.
+pub fn sorted_rows(batch: &RecordBatch) -> RecordBatch {
+    let rows = reference::rows(batch);
+    let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
+    order.sort_by_cached_key(|&i| format!("{:?}", rows[i as usize]));
+    let indices = arrow::array::UInt32Array::from(order);
+    arrow::compute::take_record_batch(batch, &indices).expect("reorder rows")
+}
+
+/// The column named `column`; failing an exact match, the one column whose name equals it
+/// ignoring case, because engines that fold unquoted names (Snowflake: `TOTAL`) return
+/// the names a user's SQL wrote unquoted in their own case.
+pub fn column_named<'a>(batch: &'a RecordBatch, column: &str) -> &'a ArrayRef {
+    if let Some(array) = batch.column_by_name(column) {
+        return array;
+    }
+    let schema = batch.schema();
+    let matches: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.name().eq_ignore_ascii_case(column))
+        .map(|(i, _)| i)
+        .collect();
+    match matches.as_slice() {
+        [i] => batch.column(*i),
+        _ => panic!(
+            "column `{column}` in output (columns: {:?})",
+            schema.fields()
+        ),
+    }
 }
 
 /// The values of an integer column.
 pub fn int_values(batch: &RecordBatch, column: &str) -> Vec<Option<i64>> {
-    let array = batch
-        .column_by_name(column)
-        .unwrap_or_else(|| panic!("column `{column}` in output"));
+    let array = column_named(batch, column);
     let array = arrow::compute::cast(array, &DataType::Int64).expect("integer column");
     array.as_primitive::<Int64Type>().iter().collect()
 }
 
 /// The values of a string column.
 pub fn text_values(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
-    let array = batch
-        .column_by_name(column)
-        .unwrap_or_else(|| panic!("column `{column}` in output"));
+    let array = column_named(batch, column);
     let array = arrow::compute::cast(array, &DataType::Utf8).expect("string column");
     array
         .as_string::<i32>()
@@ -1155,7 +1197,13 @@ pub async fn transformation_over_two_inputs(h: &dyn OfflineHarness) {
         .schema(&TableRef::Output(t.output))
         .await
         .expect("schema of an output");
-    assert!(schema.field_with_name("total").is_ok());
+    assert!(
+        schema
+            .fields()
+            .iter()
+            .any(|f| f.name().eq_ignore_ascii_case("total")),
+        "schema of the output names `total`: {schema:?}"
+    );
 }
 
 /// Re-running a transformation replaces its output.

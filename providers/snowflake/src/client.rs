@@ -7,10 +7,13 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::buffer::Buffer;
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow::ipc::MessageHeader;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use quiver_sql::Param;
@@ -164,18 +167,152 @@ fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>, SnowflakeError> {
     }
 }
 
+/// The marker before each message's length in the current IPC stream format.
+const CONTINUATION: [u8; 4] = [0xff; 4];
+
+/// Decode an Arrow IPC stream and convert its batches to `schema`'s types.
+///
+/// The stream is read message by message rather than with arrow's `StreamReader` because
+/// fakesnow declares the children of its timestamp structs non-nullable yet marks NULLs
+/// only on those children, which arrow's validation refuses ("unmasked nulls for
+/// non-nullable StructArray field"). Every field of the stream's schema, at every depth,
+/// is read as nullable instead; [`types::convert_batch`] then reads a timestamp as NULL
+/// when its struct slot or its `epoch` child is NULL.
 fn decode_ipc(
     bytes: &[u8],
     columns: &[ColumnType],
     schema: &SchemaRef,
 ) -> Result<Vec<RecordBatch>, SnowflakeError> {
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let reader = arrow::ipc::reader::StreamReader::try_new(bytes, None)?;
-    reader
-        .map(|batch| types::convert_batch(&batch?, columns, schema))
+    read_ipc_relaxed(bytes)?
+        .iter()
+        .map(|batch| types::convert_batch(batch, columns, schema))
         .collect()
+}
+
+fn ipc_error(message: impl fmt::Display) -> SnowflakeError {
+    SnowflakeError::Protocol(format!("Arrow IPC stream: {message}"))
+}
+
+/// `len` bytes of `bytes` from `*at`, advancing `*at`.
+fn take<'a>(bytes: &'a [u8], at: &mut usize, len: usize) -> Result<&'a [u8], SnowflakeError> {
+    let end = at
+        .checked_add(len)
+        .filter(|end| *end <= bytes.len())
+        .ok_or_else(|| ipc_error(format!("truncated at byte {at} (wanted {len} more)")))?;
+    let slice = &bytes[*at..end];
+    *at = end;
+    Ok(slice)
+}
+
+/// A field and all its children, at every depth, nullable.
+fn relaxed_field(field: &Field) -> Field {
+    let data_type = match field.data_type() {
+        DataType::Struct(children) => DataType::Struct(relaxed_fields(children)),
+        DataType::List(child) => DataType::List(Arc::new(relaxed_field(child))),
+        DataType::LargeList(child) => DataType::LargeList(Arc::new(relaxed_field(child))),
+        DataType::ListView(child) => DataType::ListView(Arc::new(relaxed_field(child))),
+        DataType::LargeListView(child) => DataType::LargeListView(Arc::new(relaxed_field(child))),
+        DataType::FixedSizeList(child, size) => {
+            DataType::FixedSizeList(Arc::new(relaxed_field(child)), *size)
+        }
+        DataType::Map(entries, sorted) => DataType::Map(Arc::new(relaxed_field(entries)), *sorted),
+        DataType::Union(union_fields, mode) => DataType::Union(
+            union_fields
+                .iter()
+                .map(|(id, child)| (id, Arc::new(relaxed_field(child))))
+                .collect(),
+            *mode,
+        ),
+        DataType::RunEndEncoded(run_ends, values) => {
+            // Run ends may never be null; only the values are relaxed.
+            DataType::RunEndEncoded(run_ends.clone(), Arc::new(relaxed_field(values)))
+        }
+        other => other.clone(),
+    };
+    field.clone().with_data_type(data_type).with_nullable(true)
+}
+
+fn relaxed_fields(fields: &Fields) -> Fields {
+    fields.iter().map(|f| relaxed_field(f)).collect()
+}
+
+/// The record batches of an Arrow IPC stream, read against its schema with every field
+/// nullable (see [`decode_ipc`]). Each message is an optional continuation marker, a
+/// little-endian length, a flatbuffer `Message` of that length, then its body; a zero
+/// length ends the stream.
+fn read_ipc_relaxed(bytes: &[u8]) -> Result<Vec<RecordBatch>, SnowflakeError> {
+    let mut at = 0;
+    let mut schema: Option<SchemaRef> = None;
+    let mut dictionaries: HashMap<i64, ArrayRef> = HashMap::new();
+    let mut batches = Vec::new();
+    while at < bytes.len() {
+        let mut prefix = take(bytes, &mut at, 4)?;
+        if prefix == CONTINUATION {
+            prefix = take(bytes, &mut at, 4)?;
+        }
+        let length = i32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        let length = usize::try_from(length)
+            .map_err(|_| ipc_error(format!("negative message length {length}")))?;
+        if length == 0 {
+            break;
+        }
+        let metadata = take(bytes, &mut at, length)?;
+        let message = arrow::ipc::root_as_message(metadata)
+            .map_err(|e| ipc_error(format!("message header: {e}")))?;
+        let body_length = usize::try_from(message.bodyLength())
+            .map_err(|_| ipc_error(format!("negative body length {}", message.bodyLength())))?;
+        let body = Buffer::from(take(bytes, &mut at, body_length)?);
+        let version = message.version();
+        match message.header_type() {
+            MessageHeader::Schema => {
+                let fb = message
+                    .header_as_schema()
+                    .ok_or_else(|| ipc_error("unreadable schema message"))?;
+                if fb.fields().is_none() {
+                    return Err(ipc_error("schema message without fields"));
+                }
+                let declared = arrow::ipc::convert::fb_to_schema(fb);
+                let fields = relaxed_fields(declared.fields());
+                schema = Some(Arc::new(Schema::new_with_metadata(
+                    fields,
+                    declared.metadata().clone(),
+                )));
+            }
+            MessageHeader::DictionaryBatch => {
+                let fb = message
+                    .header_as_dictionary_batch()
+                    .ok_or_else(|| ipc_error("unreadable dictionary batch"))?;
+                let schema = schema
+                    .as_deref()
+                    .ok_or_else(|| ipc_error("dictionary batch before the schema"))?;
+                arrow::ipc::reader::read_dictionary(
+                    &body,
+                    fb,
+                    schema,
+                    &mut dictionaries,
+                    &version,
+                )?;
+            }
+            MessageHeader::RecordBatch => {
+                let fb = message
+                    .header_as_record_batch()
+                    .ok_or_else(|| ipc_error("unreadable record batch"))?;
+                let schema = schema
+                    .clone()
+                    .ok_or_else(|| ipc_error("record batch before the schema"))?;
+                batches.push(arrow::ipc::reader::read_record_batch(
+                    &body,
+                    fb,
+                    schema,
+                    &dictionaries,
+                    None,
+                    &version,
+                )?);
+            }
+            other => return Err(ipc_error(format!("unexpected {other:?} message"))),
+        }
+    }
+    Ok(batches)
 }
 
 /// A bound parameter in Snowflake's binding format.
@@ -474,6 +611,109 @@ mod tests {
             binding(&Param::Int(-3)),
             json!({"type": "FIXED", "value": "-3"})
         );
+    }
+
+    /// fakesnow's shape: a timestamp struct whose schema declares non-nullable children,
+    /// with a NULL marked only on the children, never on the struct.
+    fn fakesnow_like_stream() -> Vec<u8> {
+        use arrow::array::{Int32Array, Int64Array, StructArray};
+        use arrow::ipc::writer::{self, DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
+
+        let children = |nullable| {
+            Fields::from(vec![
+                Field::new("epoch", DataType::Int64, nullable),
+                Field::new("fraction", DataType::Int32, nullable),
+            ])
+        };
+        let schema_with = |nullable| {
+            Schema::new(vec![
+                Field::new("TS", DataType::Struct(children(nullable)), true),
+                Field::new("V", DataType::Int64, true),
+            ])
+        };
+        let parts = StructArray::new(
+            children(true),
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1_704_067_210), None, Some(-2)])),
+                Arc::new(Int32Array::from(vec![
+                    Some(250_000_000),
+                    None,
+                    Some(500_000_000),
+                ])),
+            ],
+            None,
+        );
+        let batch = RecordBatch::try_new(
+            Arc::new(schema_with(true)),
+            vec![
+                Arc::new(parts),
+                Arc::new(Int64Array::from(vec![Some(1), Some(2), None])),
+            ],
+        )
+        .unwrap();
+        let options = IpcWriteOptions::default();
+        let generator = IpcDataGenerator::default();
+        let mut tracker = DictionaryTracker::new(false);
+        let mut bytes = Vec::new();
+        // The schema message declares the children non-nullable; the batch message carries
+        // no nullability, only the children's validity.
+        let schema = generator.schema_to_bytes_with_dictionary_tracker(
+            &schema_with(false),
+            &mut tracker,
+            &options,
+        );
+        writer::write_message(&mut bytes, schema, &options).unwrap();
+        let (dictionaries, encoded) = generator
+            .encode(&batch, &mut tracker, &options, &mut Default::default())
+            .unwrap();
+        assert!(dictionaries.is_empty());
+        writer::write_message(&mut bytes, encoded, &options).unwrap();
+        bytes.extend_from_slice(&CONTINUATION);
+        bytes.extend_from_slice(&0_i32.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn struct_nulls_marked_only_on_non_nullable_children_decode_as_null() {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+
+        let bytes = fakesnow_like_stream();
+        // arrow's own reader refuses this stream.
+        let strict: Result<Vec<RecordBatch>, _> =
+            arrow::ipc::reader::StreamReader::try_new(bytes.as_slice(), None)
+                .unwrap()
+                .collect();
+        assert!(strict.is_err(), "arrow now accepts the stream: {strict:?}");
+
+        let column = |name: &str, kind: &str, scale| ColumnType {
+            name: name.into(),
+            kind: kind.into(),
+            scale: Some(scale),
+            precision: Some(38),
+            nullable: true,
+        };
+        let columns = vec![column("TS", "timestamp_ntz", 9), column("V", "fixed", 0)];
+        let schema = types::schema(&columns).unwrap();
+        let batches = decode_ipc(&bytes, &columns, &schema).unwrap();
+        assert_eq!(batches.len(), 1);
+        let batch = &batches[0];
+        assert_eq!(batch.num_rows(), 3);
+        let ts = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(ts.value(0), 1_704_067_210_250_000);
+        assert!(ts.is_null(1));
+        assert_eq!(ts.value(2), -1_500_000);
+        let values = batch.column(1).as_primitive::<Int64Type>();
+        assert_eq!(values.value(1), 2);
+        assert!(values.is_null(2));
+    }
+
+    #[test]
+    fn truncated_ipc_streams_are_protocol_errors() {
+        let bytes = fakesnow_like_stream();
+        let err = read_ipc_relaxed(&bytes[..bytes.len() - 20]).unwrap_err();
+        assert!(matches!(err, SnowflakeError::Protocol(_)), "{err:?}");
+        assert!(read_ipc_relaxed(&[]).unwrap().is_empty());
     }
 
     #[test]

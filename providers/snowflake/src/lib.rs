@@ -24,6 +24,20 @@
 //! - Training sets and latest values check the columns they use first, so a missing
 //!   column is [`ProviderError::NotFound`] naming it and a non-timestamp time column is
 //!   [`ProviderError::InvalidQuery`].
+//! - Column names in definitions (value, key, entity and timestamp columns) resolve the
+//!   Snowflake way: the column with exactly that name, else the one column equal to it
+//!   ignoring case, so `value_column: total` finds the `TOTAL` that a transformation's
+//!   unquoted `SUM(x) AS total` produces (Snowflake folds unquoted names to upper case).
+//!   No match, or several columns matching only ignoring case, is
+//!   [`ProviderError::NotFound`] naming the column. Training-set output columns keep the
+//!   names the query gives them (label entity and timestamp columns are renamed back).
+//!   Transformation outputs keep Snowflake's names (`TOTAL`).
+//! - Arrow results are decoded message by message ([`client`]) with every field of the
+//!   stream's schema, at every depth, read as nullable: fakesnow declares the `epoch` /
+//!   `fraction` children of its timestamp structs non-nullable yet marks NULL timestamps
+//!   only on those children, which arrow's `StreamReader` refuses ("unmasked nulls for
+//!   non-nullable StructArray field"). A timestamp is NULL when its struct slot or its
+//!   `epoch` is.
 //! - Errors map from Snowflake's codes ([`error`]); the password never appears in errors,
 //!   logs or `Debug` output. Key-pair (`private_key`) login is not implemented.
 //!
@@ -160,29 +174,98 @@ fn describe(table: &TableRef) -> String {
     }
 }
 
-/// The column `name` of `table`, or `NotFound` naming both.
+/// The column `name` of `table` the Snowflake way: the column named exactly `name`, else
+/// the one column whose name equals it ignoring case (Snowflake folds unquoted names to
+/// upper case, so `SUM(x) AS total` is stored as `TOTAL`). Absent or ambiguous is
+/// `NotFound` naming both.
 fn column<'a>(
     schema: &'a Schema,
     table: &TableRef,
     name: &str,
-) -> Result<&'a DataType, ProviderError> {
-    schema
-        .field_with_name(name)
-        .map(Field::data_type)
-        .map_err(|_| {
-            ProviderError::NotFound(format!("column `{name}` not found in {}", describe(table)))
-        })
+) -> Result<&'a Field, ProviderError> {
+    if let Ok(field) = schema.field_with_name(name) {
+        return Ok(field);
+    }
+    let folded = name.to_lowercase();
+    let mut matches = schema
+        .fields()
+        .iter()
+        .filter(|f| f.name().to_lowercase() == folded);
+    match (matches.next(), matches.next()) {
+        (Some(field), None) => Ok(field.as_ref()),
+        (None, _) => Err(ProviderError::NotFound(format!(
+            "column `{name}` not found in {}",
+            describe(table)
+        ))),
+        (Some(first), Some(second)) => Err(ProviderError::NotFound(format!(
+            "column `{name}` not found in {}: it matches `{}` and `{}` ignoring case, so name one exactly",
+            describe(table),
+            first.name(),
+            second.name()
+        ))),
+    }
 }
 
-/// The time column `name` of `table`: present, and a timestamp or date.
-fn time_column(schema: &Schema, table: &TableRef, name: &str) -> Result<(), ProviderError> {
-    match column(schema, table, name)? {
-        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => Ok(()),
+/// The real name of column `name` of `table` (see [`column`]).
+fn column_name(schema: &Schema, table: &TableRef, name: &str) -> Result<String, ProviderError> {
+    column(schema, table, name).map(|f| f.name().clone())
+}
+
+/// The real name of the time column `name` of `table`: present, and a timestamp or date.
+fn time_column(schema: &Schema, table: &TableRef, name: &str) -> Result<String, ProviderError> {
+    let field = column(schema, table, name)?;
+    match field.data_type() {
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => Ok(field.name().clone()),
         other => Err(ProviderError::InvalidQuery(format!(
             "column `{name}` of {} is {other}, not a timestamp",
             describe(table)
         ))),
     }
+}
+
+/// `sql` (a training set built from `resolved`) with its output columns renamed back to the
+/// names `query` gives them: label entity and timestamp columns are copied to the output
+/// under their source names, which [`column`] may have resolved to a different case.
+/// Unchanged when nothing was renamed.
+fn output_names(
+    query: &TrainingSetQuery,
+    resolved: &TrainingSetQuery,
+    sql: &str,
+) -> Result<String, ProviderError> {
+    let mut pairs: Vec<(&str, &str)> = query
+        .label
+        .entity_columns
+        .iter()
+        .zip(&resolved.label.entity_columns)
+        .map(|(wanted, real)| (wanted.as_str(), real.as_str()))
+        .collect();
+    if let (Some(wanted), Some(real)) = (
+        &query.label.timestamp_column,
+        &resolved.label.timestamp_column,
+    ) {
+        pairs.push((wanted, real));
+    }
+    if pairs.iter().all(|(wanted, real)| wanted == real) {
+        return Ok(sql.to_string());
+    }
+    let q = |name: &str| Snowflake.quote_identifier(name).map_err(error::sql);
+    let mut columns = Vec::new();
+    for (wanted, real) in pairs {
+        columns.push(format!("{} AS {}", q(real)?, q(wanted)?));
+    }
+    for name in query
+        .features
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain([query.label.output_column.as_str(), ROW_ID])
+    {
+        columns.push(q(name)?);
+    }
+    Ok(format!(
+        "SELECT {} FROM ({sql}) AS {}",
+        columns.join(", "),
+        q("__quiver_named")?
+    ))
 }
 
 impl SnowflakeOfflineStore {
@@ -284,43 +367,63 @@ impl SnowflakeOfflineStore {
         Box::pin(batches.map(move |b| b.and_then(normalize)))
     }
 
-    async fn check_training_set(&self, q: &TrainingSetQuery) -> Result<(), ProviderError> {
-        let label = self.physical_schema(&q.label.table).await?;
-        for name in &q.label.entity_columns {
-            column(&label, &q.label.table, name)?;
+    /// The query with every column it reads checked and named as the tables name it
+    /// ([`column`]); output column names are left as they are.
+    async fn resolve_training_set(
+        &self,
+        q: &TrainingSetQuery,
+    ) -> Result<TrainingSetQuery, ProviderError> {
+        let mut resolved = q.clone();
+        let table = &q.label.table;
+        let label = self.physical_schema(table).await?;
+        let label_query = &mut resolved.label;
+        for name in &mut label_query.entity_columns {
+            *name = column_name(&label, table, name)?;
         }
-        column(&label, &q.label.table, &q.label.value_column)?;
-        if let Some(ts) = &q.label.timestamp_column {
-            time_column(&label, &q.label.table, ts)?;
+        label_query.value_column = column_name(&label, table, &label_query.value_column)?;
+        if let Some(ts) = &mut label_query.timestamp_column {
+            *ts = time_column(&label, table, ts)?;
         }
-        for feature in &q.features {
+        for feature in &mut resolved.features {
             let source = self.physical_schema(&feature.table).await?;
-            for key in &feature.keys {
-                column(&label, &q.label.table, &key.label_column)?;
-                column(&source, &feature.table, &key.feature_column)?;
+            let table = &feature.table;
+            for key in &mut feature.keys {
+                key.label_column = column_name(&label, &q.label.table, &key.label_column)?;
+                key.feature_column = column_name(&source, table, &key.feature_column)?;
             }
-            column(&source, &feature.table, &feature.value_column)?;
-            for ts in [&feature.timestamp_column, &feature.created_timestamp_column]
-                .into_iter()
-                .flatten()
-            {
-                time_column(&source, &feature.table, ts)?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn check_latest(&self, q: &LatestValuesQuery) -> Result<(), ProviderError> {
-        let source = self.physical_schema(&q.table).await?;
-        column(&source, &q.table, &q.entity_column)?;
-        column(&source, &q.table, &q.value_column)?;
-        for ts in [&q.timestamp_column, &q.created_timestamp_column]
+            feature.value_column = column_name(&source, table, &feature.value_column)?;
+            for ts in [
+                &mut feature.timestamp_column,
+                &mut feature.created_timestamp_column,
+            ]
             .into_iter()
             .flatten()
-        {
-            time_column(&source, &q.table, ts)?;
+            {
+                *ts = time_column(&source, table, ts)?;
+            }
         }
-        Ok(())
+        Ok(resolved)
+    }
+
+    /// The query with every column it reads checked and named as the table names it.
+    async fn resolve_latest(
+        &self,
+        q: &LatestValuesQuery,
+    ) -> Result<LatestValuesQuery, ProviderError> {
+        let mut resolved = q.clone();
+        let source = self.physical_schema(&q.table).await?;
+        resolved.entity_column = column_name(&source, &q.table, &q.entity_column)?;
+        resolved.value_column = column_name(&source, &q.table, &q.value_column)?;
+        for ts in [
+            &mut resolved.timestamp_column,
+            &mut resolved.created_timestamp_column,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *ts = time_column(&source, &q.table, ts)?;
+        }
+        Ok(resolved)
     }
 }
 
@@ -429,21 +532,20 @@ impl OfflineStore for SnowflakeOfflineStore {
     }
 
     async fn build_training_set(&self, query: &TrainingSetQuery) -> Result<u64, ProviderError> {
-        self.check_training_set(query).await?;
-        let statement = quiver_sql::point_in_time_with(&Snowflake, query, &resolve, self.plan)
+        let resolved = self.resolve_training_set(query).await?;
+        let statement = quiver_sql::point_in_time_with(&Snowflake, &resolved, &resolve, self.plan)
             .map_err(error::sql)?;
+        let select = output_names(query, &resolved, &statement.sql)?;
         let output = TableRef::Output(query.output.clone());
-        let rows = self
-            .publish(&output, &statement.sql, &statement.params)
-            .await?;
+        let rows = self.publish(&output, &select, &statement.params).await?;
         info!(output = %describe(&output), rows, plan = ?self.plan, "snowflake training set published");
         Ok(rows)
     }
 
     async fn latest_values(&self, query: &LatestValuesQuery) -> Result<BatchStream, ProviderError> {
-        self.check_latest(query).await?;
+        let resolved = self.resolve_latest(query).await?;
         let statement =
-            quiver_sql::latest_values(&Snowflake, query, &resolve).map_err(error::sql)?;
+            quiver_sql::latest_values(&Snowflake, &resolved, &resolve).map_err(error::sql)?;
         let result = self.run(&statement.sql, &statement.params).await?;
         Ok(Self::stream(result, latest_contract))
     }
@@ -505,11 +607,15 @@ struct RawConfig {
     schema: String,
     role: Option<String>,
     host: Option<String>,
+    /// `false` builds point-in-time joins with the window plan, for engines without
+    /// `ASOF JOIN` (fakesnow); the default is the ASOF plan.
+    asof_join: Option<bool>,
 }
 
 /// Builds [`SnowflakeOfflineStore`]s from provider definitions:
 /// `{"type": "snowflake", "account", "user", "password"?, "private_key"?, "warehouse",
-/// "database", "schema", "role"?, "host"?}`, secrets as a string or `{"env": "VAR"}`.
+/// "database", "schema", "role"?, "host"?, "asof_join"?}`, secrets as a string or
+/// `{"env": "VAR"}`.
 pub struct SnowflakeFactory;
 
 #[async_trait]
@@ -532,8 +638,12 @@ impl ProviderFactory for SnowflakeFactory {
             role: raw.role,
             host: raw.host,
         };
-        Ok(ProviderHandle::Offline(Arc::new(
-            SnowflakeOfflineStore::new(config)?,
-        )))
+        let store = SnowflakeOfflineStore::new(config)?;
+        let store = if raw.asof_join == Some(false) {
+            store.with_window_plan()
+        } else {
+            store
+        };
+        Ok(ProviderHandle::Offline(Arc::new(store)))
     }
 }

@@ -5,7 +5,7 @@
 //! label row (`LATERAL … LIMIT 1` over an index scan) instead of a hash or merge join.
 //!
 //! ```text
-//! cargo run -p quiver-provider-postgres --example pit_bench
+//! cargo run -p quiver-provider-postgres --example pit_postgres
 //! ```
 //!
 //! Environment: `QUIVER_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
