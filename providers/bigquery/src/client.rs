@@ -48,7 +48,7 @@ impl Authenticator for NoToken {
 #[derive(Clone)]
 pub(crate) enum Credentials {
     /// A service-account key (the parsed `credentials_json`).
-    ServiceAccount(gcp_bigquery_client::yup_oauth2::ServiceAccountKey),
+    ServiceAccount(Box<gcp_bigquery_client::yup_oauth2::ServiceAccountKey>),
     /// Application default credentials (`GOOGLE_APPLICATION_CREDENTIALS`, gcloud, the
     /// metadata server), for real BigQuery without a key in the configuration.
     ApplicationDefault,
@@ -96,7 +96,7 @@ impl Api {
             .with_client(http);
         let client = match credentials {
             Credentials::ServiceAccount(key) => {
-                builder.build_from_service_account_key(key, false).await?
+                builder.build_from_service_account_key(*key, false).await?
             }
             Credentials::ApplicationDefault => {
                 builder.build_from_application_default_credentials().await?

@@ -190,6 +190,7 @@ impl BigQueryOfflineStore {
         let credentials = match (&config.credentials_json, endpoint) {
             (Some(json), _) => Credentials::ServiceAccount(
                 // The parse error is not passed on: serde's messages can quote the input.
+                Box::new(
                 gcp_bigquery_client::yup_oauth2::parse_service_account_key(json).map_err(
                     |_| {
                         ProviderError::InvalidConfig(
@@ -197,7 +198,7 @@ impl BigQueryOfflineStore {
                         )
                     },
                 )?,
-            ),
+            )),
             (None, None) => Credentials::ApplicationDefault,
             (None, Some(_)) => Credentials::None,
         };

@@ -305,8 +305,7 @@ async fn credentials_never_show_in_debug_or_errors() {
     let err = store
         .schema(&TableRef::Table("d.t".into()))
         .await
-        .err()
-        .expect("no token can be had");
+        .expect_err("no token can be had");
     assert!(
         matches!(err, ProviderError::Unauthorized(_)),
         "a token that cannot be had is Unauthorized: {err:?}"
