@@ -287,11 +287,12 @@ impl OfflineHarness for SnowflakeHarness {
         TableRef::Table(name.to_string())
     }
 
-    /// Known deviation under investigation: on fakesnow the randomized training sets come
-    /// back with their rows in another order than the label's (seed 0: row 1 is another
-    /// label row), although `ROW_NUMBER() OVER (ORDER BY NULL)` keeps insertion order when
-    /// tried alone, in a CTE and through `CREATE TABLE … AS` on the same server. Until it
-    /// is found, rows are compared as multisets (values exact).
+    /// Known deviation: the label rows are numbered with `ROW_NUMBER() OVER (ORDER BY
+    /// NULL)` (Snowflake requires an `ORDER BY` in `ROW_NUMBER`), and DuckDB under fakesnow
+    /// sorts on that constant key without keeping the scan order (seen on seed 0's 38-row
+    /// label; `ROW_NUMBER() OVER ()` keeps it, `SEQ8()` does not). Snowflake itself
+    /// promises no table order either, so label order there needs an ordering column in
+    /// the label. Until that exists, rows are compared as multisets (values exact).
     fn preserves_label_order(&self) -> bool {
         false
     }
