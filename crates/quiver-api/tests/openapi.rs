@@ -1,4 +1,4 @@
-//! The committed OpenAPI document (`openapi/quiver.json`) matches the code.
+//! The committed OpenAPI document (`openapi/openapi.json`) matches the code.
 //!
 //! Regenerate it with `QUIVER_UPDATE_OPENAPI=1 cargo test -p quiver-api --test openapi`.
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 fn committed_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi/quiver.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi/openapi.json")
 }
 
 fn generated() -> String {
@@ -24,7 +24,7 @@ fn openapi_document_is_up_to_date() {
     let path = committed_path();
     let generated = generated();
     if std::env::var("QUIVER_UPDATE_OPENAPI").as_deref() == Ok("1") {
-        std::fs::write(&path, &generated).expect("write openapi/quiver.json");
+        std::fs::write(&path, &generated).expect("write openapi/openapi.json");
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
@@ -42,7 +42,7 @@ fn openapi_document_is_up_to_date() {
             (n + 1, "(end of file)".into(), "(end of file)".into())
         });
     panic!(
-        "openapi/quiver.json is out of date with the code (first difference at line {line}:\n  committed: {ours}\n  generated: {theirs}\n); regenerate it with\n  QUIVER_UPDATE_OPENAPI=1 cargo test -p quiver-api --test openapi\nand commit the result"
+        "openapi/openapi.json is out of date with the code (first difference at line {line}:\n  committed: {ours}\n  generated: {theirs}\n); regenerate it with\n  QUIVER_UPDATE_OPENAPI=1 cargo test -p quiver-api --test openapi\nand commit the result"
     );
 }
 

@@ -96,3 +96,59 @@ pub struct Statement {
 
 /// Resolves a TableRef to a physical table; providers pass a closure.
 pub type Resolve<'a> = &'a dyn Fn(&quiver_provider_sdk::TableRef) -> Result<TableName, SqlError>;
+
+/// A column a training set reads, and whether it must hold timestamps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColumnUse<'a> {
+    pub table: &'a quiver_provider_sdk::TableRef,
+    pub column: &'a str,
+    pub timestamp: bool,
+}
+
+fn column_use<'a>(
+    table: &'a quiver_provider_sdk::TableRef,
+    column: &'a str,
+    timestamp: bool,
+) -> ColumnUse<'a> {
+    ColumnUse {
+        table,
+        column,
+        timestamp,
+    }
+}
+
+/// Every column `query` reads, table by table in query order (label first), so a
+/// provider can check them all against its catalog before any SQL runs and name the
+/// first one missing or of the wrong type.
+pub fn training_set_columns(query: &quiver_provider_sdk::TrainingSetQuery) -> Vec<ColumnUse<'_>> {
+    let label = &query.label;
+    let mut uses: Vec<ColumnUse<'_>> = label
+        .entity_columns
+        .iter()
+        .chain(std::iter::once(&label.value_column))
+        .map(|c| column_use(&label.table, c, false))
+        .chain(
+            label
+                .timestamp_column
+                .iter()
+                .map(|c| column_use(&label.table, c, true)),
+        )
+        .collect();
+    for feature in &query.features {
+        let table = &feature.table;
+        uses.extend(
+            feature
+                .keys
+                .iter()
+                .map(|k| column_use(table, &k.feature_column, false)),
+        );
+        uses.push(column_use(table, &feature.value_column, false));
+        uses.extend(
+            [&feature.timestamp_column, &feature.created_timestamp_column]
+                .into_iter()
+                .flatten()
+                .map(|c| column_use(table, c, true)),
+        );
+    }
+    uses
+}

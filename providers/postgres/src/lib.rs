@@ -381,31 +381,22 @@ impl PostgresOfflineStore {
     /// Check every table and column `query` names, before any SQL runs, so a mistake is
     /// reported as `NotFound`/`InvalidQuery` naming it rather than as a planner error.
     async fn validate_training_set(&self, query: &TrainingSetQuery) -> Result<(), ProviderError> {
-        let label = &query.label;
-        let table = self.quoted(&label.table)?;
-        let columns = self.columns(&label.table).await?;
-        for column in label
-            .entity_columns
-            .iter()
-            .chain(std::iter::once(&label.value_column))
-        {
-            Self::require(&columns, &table, column)?;
-        }
-        if let Some(ts) = &label.timestamp_column {
-            Self::require_time(&columns, &table, ts)?;
-        }
-        for feature in &query.features {
-            let table = self.quoted(&feature.table)?;
-            let columns = self.columns(&feature.table).await?;
-            for key in &feature.keys {
-                Self::require(&columns, &table, &key.feature_column)?;
-            }
-            Self::require(&columns, &table, &feature.value_column)?;
-            for ts in [&feature.timestamp_column, &feature.created_timestamp_column]
-                .into_iter()
-                .flatten()
-            {
-                Self::require_time(&columns, &table, ts)?;
+        // One catalog read per distinct table, however many features share it.
+        let mut catalog: Vec<(&TableRef, String, Vec<Column>)> = Vec::new();
+        for used in quiver_sql::training_set_columns(query) {
+            let index = match catalog.iter().position(|(t, _, _)| *t == used.table) {
+                Some(index) => index,
+                None => {
+                    let name = self.quoted(used.table)?;
+                    catalog.push((used.table, name, self.columns(used.table).await?));
+                    catalog.len() - 1
+                }
+            };
+            let (_, name, columns) = &catalog[index];
+            if used.timestamp {
+                Self::require_time(columns, name, used.column)?;
+            } else {
+                Self::require(columns, name, used.column)?;
             }
         }
         Ok(())
