@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the tests talk to are up on 127.0.0.1: PostgreSQL on 5432,
-# Redis on 6379, and the S3, Snowflake and BigQuery emulators (scripts/emulators/). A stopped service is started; a missing one is installed from Debian's
+# Redis on 6379, and the S3, Snowflake, BigQuery and DynamoDB emulators
+# (scripts/emulators/). A stopped service is started; a missing one is installed from Debian's
 # packages first. Anything that cannot be made to work fails loudly: tests never skip a
 # service.
 set -euo pipefail
@@ -100,7 +101,7 @@ ensure_redis() {
 # other here so that parallel test processes never race to install the same one.
 ensure_emulators() {
   local emulator
-  for emulator in s3 fakesnow bqemulator; do
+  for emulator in s3 fakesnow bqemulator dynamodb; do
     "$(dirname "$0")/emulators/${emulator}.sh" || die "the ${emulator} emulator could not start (see ~/.cache/quiver/logs/${emulator}.log)"
     log "${emulator} emulator is up"
   done

@@ -315,6 +315,52 @@ pub fn http_get(base: &str, path: &str) -> std::io::Result<(u16, String)> {
     Ok((status, body))
 }
 
+/// A plain HTTP/1.0 POST of a JSON body: `(status, body)`.
+pub fn http_post_json(base: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:.80}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Make sure something listens on 127.0.0.1:`port`, running `scripts/services.sh` once
+/// when nothing does; panics (tests fail, never skip) when it still does not.
+pub fn ensure_service(port: u16, what: &str) {
+    let up = || {
+        TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(2),
+        )
+        .is_ok()
+    };
+    if up() {
+        return;
+    }
+    let status = std::process::Command::new(repo_root().join("scripts/services.sh"))
+        .status()
+        .expect("run scripts/services.sh");
+    assert!(
+        status.success() && up(),
+        "{what} is not listening on 127.0.0.1:{port} and scripts/services.sh could not start it"
+    );
+}
+
 /// A closed local port: connecting to it is refused.
 pub fn closed_port_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");

@@ -18,9 +18,9 @@ use parquet::arrow::ArrowWriter;
 use quiver_provider_files::FilesOfflineStore;
 use quiver_provider_sdk::{FileFormat, OfflineStore, OutputRef, TableRef, TrainingSetQuery};
 use quiver_provider_testkit::offline::{
-    assert_same_table, random_case, read_all, sorted_rows, OfflineHarness,
+    assert_same_table, expected_training_set, in_label_columns_order, random_case, read_all,
+    OfflineHarness,
 };
-use quiver_provider_testkit::reference;
 use tempfile::TempDir;
 
 /// Seeds compared across engines (the issue asks for at least 20).
@@ -78,8 +78,10 @@ async fn engines() -> Vec<(&'static str, Box<dyn OfflineHarness>)> {
     ]
 }
 
-/// Loads the seed's dataset into `harness` and builds its training set there.
-async fn build(harness: &dyn OfflineHarness, seed: u64) -> (RecordBatch, RecordBatch) {
+/// Loads the seed's dataset into `harness` and builds its training set there. Returns what
+/// the engine built, the reference in the order the engine declares, and the engine's
+/// rows in one common order (label columns) for comparing engines with each other.
+async fn build(harness: &dyn OfflineHarness, seed: u64) -> (RecordBatch, RecordBatch, RecordBatch) {
     let case = random_case(seed);
     let mut label = case.label_query.clone();
     label.table = harness
@@ -120,8 +122,10 @@ async fn build(harness: &dyn OfflineHarness, seed: u64) -> (RecordBatch, RecordB
         "seed {seed}: rows written"
     );
     let actual = read_all(store.as_ref(), &TableRef::Output(query.output.clone())).await;
-    let expected = reference::training_set(&query, &case.label, &sources);
-    (actual, expected)
+    let order = store.capabilities().training_set_order;
+    let expected = expected_training_set(order, &query, &case.label, &sources);
+    let common = in_label_columns_order(order, &query, &case.label, &actual);
+    (actual, expected, common)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,28 +134,17 @@ async fn every_engine_builds_the_same_training_sets() {
     for seed in 0..SEEDS {
         let mut first: Option<(&str, RecordBatch)> = None;
         for (engine, harness) in &engines {
-            let (actual, expected) = build(harness.as_ref(), seed).await;
-            // A harness with a known ordering deviation (see its
-            // `preserves_label_order`) is compared as multisets of rows.
-            let (actual, expected) = if harness.preserves_label_order() {
-                (actual, expected)
-            } else {
-                (sorted_rows(&actual), sorted_rows(&expected))
-            };
+            let (actual, expected, common) = build(harness.as_ref(), seed).await;
             assert_same_table(
                 &actual,
                 &expected,
                 &format!("seed {seed}: {engine} vs the reference"),
             );
             match &first {
-                None => first = Some((engine, actual)),
+                None => first = Some((engine, common)),
                 Some((other, theirs)) => assert_same_table(
-                    &actual,
-                    &if harness.preserves_label_order() {
-                        theirs.clone()
-                    } else {
-                        sorted_rows(theirs)
-                    },
+                    &common,
+                    theirs,
                     &format!("seed {seed}: {engine} vs {other}"),
                 ),
             }

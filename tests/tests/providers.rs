@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use parquet::arrow::ArrowWriter;
 use quiver_e2e::{write_file, Quiver};
-use quiver_provider_sdk::TableRef;
+use quiver_provider_sdk::{TableRef, TrainingSetOrder};
 use quiver_provider_testkit::offline::OfflineHarness;
 use serde_json::{json, Value};
 
@@ -169,8 +169,18 @@ fn write_parquet(path: &Path, batch: &RecordBatch) {
     writer.close().expect("close parquet");
 }
 
+/// What [`prepare`] gives: the provider config, the two locations, the order the provider
+/// returns training sets in, and whatever must live as long as the data.
+type Prepared = (
+    Value,
+    String,
+    String,
+    TrainingSetOrder,
+    Box<dyn std::any::Any>,
+);
+
 /// Loads the dataset into `engine` and returns the provider config and the two locations.
-async fn prepare(engine: &str, data_dir: &Path) -> (Value, String, String, Box<dyn std::any::Any>) {
+async fn prepare(engine: &str, data_dir: &Path) -> Prepared {
     let (transactions, labels) = dataset();
     match engine {
         "embedded" => {
@@ -180,6 +190,7 @@ async fn prepare(engine: &str, data_dir: &Path) -> (Value, String, String, Box<d
                 json!({"type": "files", "root": data_dir.to_str().unwrap()}),
                 "file:\n  path: transactions.parquet".into(),
                 "file:\n  path: reviews.parquet".into(),
+                TrainingSetOrder::Label,
                 Box::new(()),
             )
         }
@@ -197,7 +208,13 @@ async fn prepare(engine: &str, data_dir: &Path) -> (Value, String, String, Box<d
                 "user": options.get_username(),
                 "schema": harness.schema(),
             });
-            (config, location(&t), location(&l), Box::new(harness))
+            (
+                config,
+                location(&t),
+                location(&l),
+                order_of(&harness),
+                Box::new(harness),
+            )
         }
         "snowflake" => {
             let harness = quiver_provider_snowflake::testing::SnowflakeHarness::new();
@@ -216,7 +233,13 @@ async fn prepare(engine: &str, data_dir: &Path) -> (Value, String, String, Box<d
                 // fakesnow cannot parse ASOF JOIN (see providers/snowflake).
                 "asof_join": false,
             });
-            (config, location(&t), location(&l), Box::new(harness))
+            (
+                config,
+                location(&t),
+                location(&l),
+                order_of(&harness),
+                Box::new(harness),
+            )
         }
         "bigquery" => {
             let harness = quiver_provider_bigquery::testing::BigQueryHarness::new();
@@ -228,21 +251,31 @@ async fn prepare(engine: &str, data_dir: &Path) -> (Value, String, String, Box<d
                 "dataset": harness.dataset(),
                 "endpoint": quiver_provider_bigquery::testing::endpoint(),
             });
-            (config, location(&t), location(&l), Box::new(harness))
+            (
+                config,
+                location(&t),
+                location(&l),
+                order_of(&harness),
+                Box::new(harness),
+            )
         }
         other => panic!("unknown engine {other}"),
     }
 }
 
+fn order_of(harness: &dyn OfflineHarness) -> TrainingSetOrder {
+    harness.store().capabilities().training_set_order
+}
+
 /// Applies the definitions for `engine`, waits for the jobs and returns the training set
-/// as JSON lines.
-async fn build_on(engine: &str) -> Vec<Value> {
+/// as JSON lines, with the order the provider declares for them.
+async fn build_on(engine: &str) -> (Vec<Value>, TrainingSetOrder) {
     let q = quiver();
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let (config, transactions, labels, _keep) = prepare(engine, &data).await;
+    let (config, transactions, labels, order, _keep) = prepare(engine, &data).await;
     let defs = write_file(
         dir,
         "defs.yaml",
@@ -266,16 +299,35 @@ async fn build_on(engine: &str) -> Vec<Value> {
     );
     let out = dir.join("fraud.jsonl");
     run(&["training-set", "get", "fraud", "-o", out.to_str().unwrap()]).success();
-    std::fs::read_to_string(&out)
+    let rows = std::fs::read_to_string(&out)
         .unwrap()
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect()
+        .collect();
+    (rows, order)
+}
+
+/// `rows` (in label order) stably sorted as `TrainingSetOrder::LabelColumns` says: by the
+/// label's entity, timestamp and value columns (never NULL in this dataset; the
+/// timestamps are RFC 3339 strings of one width, so they sort as text).
+fn by_label_columns(rows: &[Value]) -> Vec<Value> {
+    let mut sorted = rows.to_vec();
+    sorted.sort_by_key(|row| {
+        (
+            row["user_id"].as_i64().expect("user_id"),
+            row["reviewed_at"]
+                .as_str()
+                .expect("reviewed_at")
+                .to_string(),
+            row["is_fraud"].as_i64().expect("is_fraud"),
+        )
+    });
+    sorted
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_training_set_is_built_alike_on_every_provider() {
-    let embedded = build_on("embedded").await;
+    let (embedded, _) = build_on("embedded").await;
     assert_eq!(embedded.len(), 300, "one row per label row");
     let matched = embedded
         .iter()
@@ -286,9 +338,13 @@ async fn one_training_set_is_built_alike_on_every_provider() {
         "the data must give both matches and misses: {matched} of 300 matched"
     );
     for engine in ["postgres", "snowflake", "bigquery"] {
-        let rows = build_on(engine).await;
+        let (rows, order) = build_on(engine).await;
         assert_eq!(rows.len(), embedded.len(), "{engine}: rows");
-        for (i, (a, e)) in rows.iter().zip(&embedded).enumerate() {
+        let expected = match order {
+            TrainingSetOrder::Label => embedded.clone(),
+            TrainingSetOrder::LabelColumns => by_label_columns(&embedded),
+        };
+        for (i, (a, e)) in rows.iter().zip(&expected).enumerate() {
             assert_eq!(a, e, "{engine}: row {i} differs from the embedded engine's");
         }
     }

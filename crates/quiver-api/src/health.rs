@@ -12,13 +12,44 @@ use crate::error::{problem_responses, ApiError};
 use crate::AppState;
 
 #[derive(OpenApi)]
-#[openapi(paths(healthz, readyz))]
+#[openapi(paths(healthz, readyz, metrics))]
 pub(crate) struct HealthApi;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Prometheus metrics
+///
+/// HTTP latency per route template (`quiver_http_request_duration_seconds`), online-store
+/// read latency per provider (`quiver_online_store_read_duration_seconds`), job attempt
+/// durations and outcomes per kind (`quiver_job_duration_seconds`), entities materialized
+/// per feature (`quiver_rows_materialized_total`) and the age of each feature's newest
+/// materialized value (`quiver_feature_freshness_seconds`, alert when it grows past the
+/// schedule's period).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses(
+        (status = 200, description = "The Prometheus text exposition format", content_type = "text/plain", body = String),
+        HealthErrors
+    )
+)]
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = state.runtime.metrics().render(state.store.as_ref()).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// How long readiness waits for the store: a probe must answer before its own timeout.

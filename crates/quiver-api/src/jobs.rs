@@ -1,11 +1,12 @@
 //! Jobs and their runs: watch transformations, training-set builds and
-//! materializations, and cancel one.
+//! materializations, and cancel one; and the materialization schedules with their
+//! upcoming runs and watermarks.
 
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use quiver_core::{Kind, ResourceId};
-use quiver_metadata::{Job, JobQuery, JobRun, JobState};
+use quiver_metadata::{Job, JobQuery, JobRun, JobState, Schedule};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -15,7 +16,7 @@ use crate::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_jobs, get_job, list_job_runs, cancel_job, retry_job),
+    paths(list_jobs, get_job, list_job_runs, cancel_job, retry_job, list_schedules),
     // Schemas used only by parameters are not collected automatically.
     components(schemas(JobState, Kind))
 )]
@@ -28,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/jobs/{id}/runs", get(list_job_runs))
         .route("/api/v1/jobs/{id}/cancel", post(cancel_job))
         .route("/api/v1/jobs/{id}/retry", post(retry_job))
+        .route("/api/v1/schedules", get(list_schedules))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -87,6 +89,7 @@ pub struct JobPage {
 problem_responses!(JobListErrors: InvalidQuery);
 problem_responses!(JobErrors: InvalidPath, NotFound);
 problem_responses!(CancelErrors: InvalidPath, NotFound, InvalidJobState);
+problem_responses!(ScheduleErrors:);
 
 /// List jobs
 #[utoipa::path(
@@ -179,6 +182,21 @@ async fn retry_job(
 ) -> Result<Json<Job>, ApiError> {
     find_job(&state, id).await?;
     Ok(Json(state.store.retry_job(id).await?))
+}
+
+/// List materialization schedules
+///
+/// Every feature with a `materialization.schedule`, soonest next run first, with its
+/// last enqueued job, runs skipped because the previous one was still going, and the
+/// watermark its incremental runs read from.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules",
+    tag = "jobs",
+    responses((status = 200, description = "Schedules, soonest next run first", body = Vec<Schedule>), ScheduleErrors)
+)]
+async fn list_schedules(State(state): State<AppState>) -> Result<Json<Vec<Schedule>>, ApiError> {
+    Ok(Json(state.store.schedules().await?))
 }
 
 async fn find_job(state: &AppState, id: i64) -> Result<Job, ApiError> {

@@ -25,7 +25,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{middleware, Router};
@@ -108,6 +108,10 @@ pub fn app(state: AppState) -> Router {
             auth::authorize,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(
+            state.runtime.metrics().clone(),
+            track_metrics,
+        ))
         .layer(
             // Method, path (not the query string), status and latency. Bodies and headers
             // are never logged: definitions carry secrets and headers carry tokens.
@@ -144,6 +148,29 @@ pub async fn serve(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Observe every request's latency under its route template (`/api/v1/jobs/{id}`; the
+/// raw path would make one series per id), method and status.
+async fn track_metrics(
+    State(metrics): State<Arc<quiver_runtime::Metrics>>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().as_str().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics.observe_http(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

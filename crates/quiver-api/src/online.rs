@@ -6,24 +6,67 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use quiver_core::ResourceRef;
 use quiver_runtime::{
-    EntityFeatures, FeatureValue, OnlineFeaturesRequest, OnlineFeaturesResponse, ValueStatus,
+    EntityFeatures, FeatureValue, OnlineFeaturesRequest, OnlineFeaturesResponse, ParityMismatch,
+    ParityReport, ValueStatus,
 };
 use utoipa::OpenApi;
 
 use crate::error::{problem_responses, ApiError};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(online_features),
-    components(schemas(EntityFeatures, FeatureValue, ValueStatus))
+    paths(online_features, parity),
+    components(schemas(EntityFeatures, FeatureValue, ValueStatus, ParityMismatch))
 )]
 pub(crate) struct OnlineApi;
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/online-features", post(online_features))
+    Router::new()
+        .route("/api/v1/online-features", post(online_features))
+        .route("/api/v1/features/{name}/{variant}/parity", post(parity))
+}
+
+problem_responses!(ParityErrors: InvalidPath, InvalidRequest, NotFound, NotReady, ProviderError);
+
+/// Check a materialized feature's online values against the offline store
+///
+/// Computes the latest value per entity on the offline provider (the query a full
+/// materialization runs) and reads every one of those entities from the online store,
+/// 1000 per round trip. Counts matches, entities missing online, values served as
+/// expired (older than `max_age`, which is correct) and differing values, and lists the
+/// first 100 mismatches. Reads the whole feature: run it on demand, not per request.
+#[utoipa::path(
+    post,
+    path = "/api/v1/features/{name}/{variant}/parity",
+    tag = "serving",
+    params(
+        ("name" = String, Path, description = "Feature name"),
+        ("variant" = String, Path, description = "Feature variant"),
+    ),
+    responses(
+        (status = 200, description = "What the comparison found", body = ParityReport),
+        ParityErrors
+    )
+)]
+async fn parity(
+    State(state): State<AppState>,
+    ApiPath((name, variant)): ApiPath<(String, String)>,
+) -> Result<Json<ParityReport>, ApiError> {
+    let reference = ResourceRef::parse(&format!("{name}:{variant}")).map_err(|e| {
+        ApiError::new(
+            crate::error::ErrorCode::InvalidPath,
+            format!(
+                "`{}:{}` is not a feature reference: {e}",
+                name.escape_debug(),
+                variant.escape_debug()
+            ),
+        )
+    })?;
+    Ok(Json(state.runtime.parity(&reference).await?))
 }
 
 problem_responses!(OnlineErrors: InvalidRequest, LimitExceeded, MalformedBody, UnsupportedMediaType, NotFound, NotReady, ProviderError);

@@ -125,10 +125,37 @@ impl MetadataStore for BrokenStore {
     async fn cancel_job(&self, _: i64) -> Result<Job, StoreError> {
         self.fail()
     }
+    async fn watermark(
+        &self,
+        _: &ResourceId,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.fail()
+    }
+    async fn advance_watermark(
+        &self,
+        _: &ResourceId,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.fail()
+    }
+    async fn watermarks(
+        &self,
+    ) -> Result<Vec<(ResourceId, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        self.fail()
+    }
+    async fn schedules(&self) -> Result<Vec<quiver_metadata::Schedule>, StoreError> {
+        self.fail()
+    }
+    async fn enqueue_due_schedules(
+        &self,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.fail()
+    }
 }
 
 /// Every route that reads the store, with a valid request.
-const ROUTES: [(&str, &str); 8] = [
+const ROUTES: [(&str, &str); 9] = [
     ("GET", "/readyz"),
     ("GET", "/api/v1/features"),
     ("GET", "/api/v1/features/avg_amount"),
@@ -136,6 +163,7 @@ const ROUTES: [(&str, &str); 8] = [
     ("GET", "/api/v1/lineage/feature/avg_amount"),
     ("GET", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/1"),
+    ("GET", "/api/v1/schedules"),
     ("POST", "/api/v1/apply"),
 ];
 

@@ -59,6 +59,7 @@ fn document_is_openapi_3_1_with_every_route() {
     let expected = BTreeSet::from([
         "/healthz",
         "/readyz",
+        "/metrics",
         "/api/v1/openapi.json",
         "/api/v1/{plural}",
         "/api/v1/{plural}/{name}",
@@ -73,7 +74,9 @@ fn document_is_openapi_3_1_with_every_route() {
         "/api/v1/jobs/{id}/runs",
         "/api/v1/jobs/{id}/cancel",
         "/api/v1/jobs/{id}/retry",
+        "/api/v1/schedules",
         "/api/v1/online-features",
+        "/api/v1/features/{name}/{variant}/parity",
         "/api/v1/training-sets/{name}/{variant}/data",
         "/api/v1/providers/{name}/health",
     ]);

@@ -525,3 +525,36 @@ async fn provider_health_reports_healthy_compiled_out_and_unknown() {
     // The catalogue route next to it still answers.
     assert_eq!(s.api.get("/api/v1/providers/local").await.status, 200);
 }
+
+#[tokio::test]
+async fn metrics_expose_latency_per_route_store_reads_jobs_and_freshness() {
+    let s = Serving::new().await;
+    s.run_jobs().await;
+    let r = s
+        .online(json!({"features": ["avg_amount"], "entities": {"user": ["u1"]}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    s.api
+        .get("/api/v1/jobs/424242")
+        .await
+        .problem(404, "not_found");
+    let r = s.api.get("/metrics").await;
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    for expected in [
+        // Route templates, never raw paths (bounded cardinality).
+        r#"quiver_http_request_duration_seconds_count{method="POST",route="/api/v1/online-features",status="200"} 1"#,
+        r#"quiver_http_request_duration_seconds_count{method="GET",route="/api/v1/jobs/{id}",status="404"} 1"#,
+        r#"quiver_online_store_read_duration_seconds_count{provider="online",outcome="ok"} 1"#,
+        r#"quiver_job_duration_seconds_count{kind="materialization",outcome="succeeded"}"#,
+        r#"quiver_rows_materialized_total{feature="avg_amount:v1"}"#,
+        r#"quiver_feature_freshness_seconds{feature="avg_amount:v1"}"#,
+        "# TYPE quiver_http_request_duration_seconds histogram",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    assert!(
+        !text.contains("424242"),
+        "a raw path leaked into labels:\n{text}"
+    );
+}

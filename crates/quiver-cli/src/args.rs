@@ -245,6 +245,17 @@ pub enum JobsCommand {
         #[arg(value_name = "ID")]
         id: i64,
     },
+    /// Follow one job with a progress bar (rows done, of the total once known) until it
+    /// ends; exit 1 with its error when it fails or is cancelled.
+    Watch {
+        #[arg(value_name = "ID")]
+        id: i64,
+        /// Give up after this long (e.g. `90s`, `1h`).
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Materialization schedules: next run, last job, skipped runs and watermark.
+    Schedules,
     /// Wait until no job is queued or running; exit 1 naming the jobs that failed.
     Wait {
         /// Give up after this long (e.g. `90s`, `5m`).

@@ -230,9 +230,19 @@ async fn jobs(args: JobsArgs) -> Result<(), CliError> {
     if let Some(JobsCommand::Wait { timeout }) = args.show {
         return serving::jobs_wait(&args.target, timeout).await;
     }
+    if let Some(JobsCommand::Watch { id, timeout }) = args.show {
+        return serving::jobs_watch(&args.target, id, timeout).await;
+    }
     let target = Target::open(&args.target).await?;
     match args.show {
-        Some(JobsCommand::Wait { .. }) => Ok(()),
+        Some(JobsCommand::Wait { .. } | JobsCommand::Watch { .. }) => Ok(()),
+        Some(JobsCommand::Schedules) => {
+            let schedules = target.schedules().await?;
+            match args.target.output {
+                OutputFormat::Text => write_stdout(&render::schedules_table(&schedules)),
+                OutputFormat::Json => write_json(&schedules),
+            }
+        }
         Some(JobsCommand::Cancel { id }) => {
             let job = target.cancel_job(id).await?;
             match args.target.output {

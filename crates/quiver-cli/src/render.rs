@@ -231,6 +231,41 @@ pub fn jobs_table(page: &JobPage, offset: u64) -> String {
     out
 }
 
+/// Materialization schedules, soonest next run first.
+pub fn schedules_table(schedules: &[quiver_metadata::Schedule]) -> String {
+    if schedules.is_empty() {
+        return "No schedules: give a feature `materialization: {schedule: \"*/15 * * * *\"}`.\n"
+            .to_string();
+    }
+    let rows: Vec<Vec<String>> = schedules
+        .iter()
+        .map(|s| {
+            vec![
+                s.resource.to_string(),
+                s.cron.clone(),
+                s.next_run_at
+                    .as_ref()
+                    .map(time)
+                    .unwrap_or_else(|| "never".into()),
+                s.last_job_id.map(|id| id.to_string()).unwrap_or_default(),
+                s.skipped_runs.to_string(),
+                s.watermark.as_ref().map(time).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "RESOURCE",
+            "SCHEDULE",
+            "NEXT RUN",
+            "LAST JOB",
+            "SKIPPED",
+            "WATERMARK",
+        ],
+        &rows,
+    )
+}
+
 /// `Showing 1-100 of 250; next page: --offset 100` when there is a next page.
 fn next_page(offset: u64, shown: usize, total: u64, next: Option<u64>) -> String {
     match next {

@@ -325,6 +325,71 @@ pub async fn jobs_wait(target_args: &TargetArgs, timeout: Duration) -> Result<()
     )))
 }
 
+/// Follow job `id` until it ends: a progress bar of rows on stderr (when it is a
+/// terminal), then one line on stdout. A failed or cancelled job is an error naming why.
+pub async fn jobs_watch(
+    target_args: &TargetArgs,
+    id: i64,
+    timeout: Duration,
+) -> Result<(), CliError> {
+    let target = Target::open(target_args).await?;
+    let started = Instant::now();
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let counting = ProgressStyle::with_template(
+        "{spinner} job {prefix}: {msg} {pos} rows ({per_sec}, {elapsed})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let bounded = ProgressStyle::with_template(
+        "{spinner} job {prefix}: {msg} [{bar:30}] {pos}/{len} rows ({per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(counting);
+    bar.set_prefix(id.to_string());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let job = loop {
+        let (job, _) = target.job(id).await?;
+        bar.set_message(format!("{} {}", job.kind, job.state));
+        if let Some(total) = job.progress_total {
+            if bar.length() != Some(total.max(0) as u64) {
+                bar.set_style(bounded.clone());
+                bar.set_length(total.max(0) as u64);
+            }
+        }
+        bar.set_position(job.progress_done.max(0) as u64);
+        if job.state.is_terminal() {
+            break job;
+        }
+        if started.elapsed() >= timeout {
+            bar.finish_and_clear();
+            return Err(CliError::failed(format!(
+                "timed out after {} watching job {id}, still {} (progress {} rows)",
+                humantime::format_duration(Duration::from_secs(timeout.as_secs())),
+                job.state,
+                job.progress_done
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    bar.finish_and_clear();
+    let line = format!(
+        "job {id} ({} of {}) {} after {} attempt(s): {} rows",
+        job.kind, job.resource, job.state, job.attempts, job.progress_done
+    );
+    match job.state {
+        JobState::Succeeded => match target_args.output {
+            OutputFormat::Text => crate::write_stdout(&format!("{line}\n")),
+            OutputFormat::Json => crate::write_json(&job),
+        },
+        _ => Err(CliError::failed(format!(
+            "{line}: {}",
+            crate::error::one_line(job.error.as_deref().unwrap_or("no error recorded"))
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,6 +196,13 @@ impl Target {
         }
     }
 
+    pub async fn schedules(&self) -> Result<Vec<quiver_metadata::Schedule>, CliError> {
+        match self {
+            Target::Remote(api) => api.get("/schedules", &[]).await,
+            Target::Local(store) => Ok(store.schedules().await?),
+        }
+    }
+
     pub async fn job(&self, id: i64) -> Result<(Job, Vec<JobRun>), CliError> {
         match self {
             Target::Remote(api) => {

@@ -16,8 +16,40 @@ use quiver_metadata::{Job, JobKind, JobRun, MetadataStore, RunOutcome, StoreErro
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-/// What an executor reports: rows written on success, or an error message.
-pub type ExecutionResult = Result<Option<i64>, String>;
+/// What an executor reports: rows written on success, or why it did not finish.
+pub type ExecutionResult = Result<Option<i64>, JobError>;
+
+/// Why an execution did not finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError {
+    /// The work failed (no secrets in the message): retried with back-off while attempts
+    /// remain, then the job fails with it.
+    Failed(String),
+    /// An upstream in the lineage DAG is not ready yet (`waiting for upstream …`): the
+    /// job is queued again after [`CoordinatorConfig::upstream_poll`] without using an
+    /// attempt, so a slow upstream never exhausts its downstream jobs.
+    Waiting(String),
+}
+
+impl From<String> for JobError {
+    fn from(message: String) -> Self {
+        JobError::Failed(message)
+    }
+}
+
+impl From<&str> for JobError {
+    fn from(message: &str) -> Self {
+        JobError::Failed(message.to_string())
+    }
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobError::Failed(message) | JobError::Waiting(message) => f.write_str(message),
+        }
+    }
+}
 
 /// Runs one kind of job.
 #[async_trait]
@@ -61,6 +93,8 @@ pub struct CoordinatorConfig {
     pub poll_interval: Duration,
     /// Identity written into leases; unique per replica.
     pub owner: String,
+    /// How long a job waiting for an upstream stays queued before it looks again.
+    pub upstream_poll: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -73,6 +107,7 @@ impl Default for CoordinatorConfig {
                 std::process::id(),
                 uuid::Uuid::new_v4().simple()
             ),
+            upstream_poll: Duration::from_secs(2),
         }
     }
 }
@@ -107,9 +142,18 @@ impl Coordinator {
     /// the poll interval, so a restarting database does not stop the coordinator.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         info!(owner = %self.config.owner, kinds = ?self.kinds(), "coordinator started");
+        let mut schedules_checked: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            // Due schedules become jobs here, at most once per poll interval; every replica
+            // does it and the store makes each due run one job.
+            if schedules_checked.is_none_or(|t| t.elapsed() >= self.config.poll_interval) {
+                schedules_checked = Some(tokio::time::Instant::now());
+                if let Err(error) = self.enqueue_due_schedules().await {
+                    warn!(%error, "coordinator could not enqueue scheduled runs");
+                }
             }
             let worked = match self.run_once().await {
                 Ok(worked) => worked,
@@ -126,6 +170,19 @@ impl Coordinator {
             }
         }
         info!(owner = %self.config.owner, "coordinator stopped");
+    }
+
+    /// Turn due materialization schedules into jobs (only on a replica that can run
+    /// them). Returns how many were enqueued.
+    pub async fn enqueue_due_schedules(&self) -> Result<usize, StoreError> {
+        if !self.executors.contains_key(&JobKind::Materialization) {
+            return Ok(0);
+        }
+        Ok(self
+            .store
+            .enqueue_due_schedules(chrono::Utc::now())
+            .await?
+            .len())
     }
 
     /// Claim and run at most one job. Returns whether a job was run.
@@ -188,7 +245,11 @@ impl Coordinator {
         };
         let outcome = match result {
             Ok(rows_written) => RunOutcome::Succeeded { rows_written },
-            Err(error) => RunOutcome::Failed { error },
+            Err(JobError::Failed(error)) => RunOutcome::Failed { error },
+            Err(JobError::Waiting(reason)) => RunOutcome::Waiting {
+                reason,
+                retry_after: self.config.upstream_poll,
+            },
         };
         let finished = self
             .store

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use quiver_coordinator::{
-    Coordinator, CoordinatorConfig, ExecutionResult, JobContext, JobExecutor,
+    Coordinator, CoordinatorConfig, ExecutionResult, JobContext, JobError, JobExecutor,
 };
 use quiver_core::{Definition, Kind, SourcedDefinition, Status};
 use quiver_metadata::{Job, JobKind, JobQuery, JobState, MetadataStore, SqliteStore};
@@ -55,6 +55,7 @@ fn config(lease_ms: u64) -> CoordinatorConfig {
         lease: Duration::from_millis(lease_ms),
         poll_interval: Duration::from_millis(10),
         owner: "test-replica".into(),
+        upstream_poll: Duration::from_millis(50),
     }
 }
 
@@ -107,6 +108,61 @@ impl JobExecutor for AlwaysFail {
         self.0.fetch_add(1, Ordering::SeqCst);
         Err("warehouse unreachable: connection refused".into())
     }
+}
+
+/// Says "waiting for upstream" a number of times, then succeeds.
+struct WaitsThenSucceeds {
+    waits: usize,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl JobExecutor for WaitsThenSucceeds {
+    async fn execute(&self, _job: &Job, _context: &JobContext) -> ExecutionResult {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.waits {
+            return Err(JobError::Waiting(
+                "waiting for upstream source:tx:v1 (pending)".into(),
+            ));
+        }
+        Ok(Some(7))
+    }
+}
+
+#[tokio::test]
+async fn waiting_for_an_upstream_never_exhausts_the_attempts() {
+    let (_dir, store, job_id) = store_with_transformation().await;
+    // Twice as many waits as the job has attempts.
+    let executor = Arc::new(WaitsThenSucceeds {
+        waits: 6,
+        calls: AtomicUsize::new(0),
+    });
+    let coordinator = Coordinator::new(store.clone(), config(3_000))
+        .register(JobKind::Transformation, executor.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut saw_reason = false;
+    loop {
+        coordinator.run_once().await.unwrap();
+        let job = store.get_job(job_id).await.unwrap().unwrap();
+        if job.state == JobState::Queued {
+            saw_reason |=
+                job.error.as_deref() == Some("waiting for upstream source:tx:v1 (pending)");
+        }
+        if job.state.is_terminal() {
+            assert_eq!(job.state, JobState::Succeeded, "{job:?}");
+            assert_eq!(job.attempts, 1, "waits use no attempt");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job never reached a terminal state"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(saw_reason, "a waiting job says what it waits for");
+    assert_eq!(executor.calls.load(Ordering::SeqCst), 7);
+    let runs = store.job_runs(job_id).await.unwrap();
+    assert_eq!(runs.len(), 1, "waits leave no runs behind: {runs:?}");
+    assert_eq!(runs[0].rows_written, Some(7));
 }
 
 #[tokio::test]

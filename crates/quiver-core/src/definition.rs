@@ -293,7 +293,27 @@ pub struct FeatureDef {
     /// Online store the feature is materialized into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online_provider: Option<String>,
+    /// How the online copy is kept fresh after the first (full) materialization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materialization: Option<MaterializationSpec>,
 }
+
+/// Scheduled incremental materialization of a feature into its online store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaterializationSpec {
+    /// When to run, as a five-field cron expression in UTC (`*/15 * * * *`). Each run is
+    /// incremental: it reads source rows from the stored watermark minus `lookback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// How far before the watermark an incremental run reads again, so rows that arrive
+    /// late are still materialized. Default [`DEFAULT_LOOKBACK`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback: Option<DurationSpec>,
+}
+
+/// The look-back of an incremental materialization when none is given: one hour.
+pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(3600);
 
 /// The target a model learns, keyed by one or several entities.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -673,6 +693,24 @@ impl Definition {
                         "max_age",
                         "needs a `timestamp_column`: a feature without event time has no age",
                     ));
+                }
+                if let Some(m) = &f.materialization {
+                    if f.online_provider.is_none() {
+                        return Err(invalid(
+                            "materialization",
+                            "needs an `online_provider` to materialize into",
+                        ));
+                    }
+                    if let Some(schedule) = &m.schedule {
+                        crate::schedule::parse(schedule)
+                            .map_err(|e| invalid("materialization.schedule", e))?;
+                    }
+                    if m.lookback.is_some() && f.timestamp_column.is_none() {
+                        return Err(invalid(
+                            "materialization.lookback",
+                            "needs a `timestamp_column`: a feature without event time is always materialized in full",
+                        ));
+                    }
                 }
             }
             Definition::Label(l) => {
@@ -1078,6 +1116,46 @@ mod tests {
             refs,
             ["local:Some(\"\")", "tx:Some(\"v9\")", "users:Some(\"v2\")"]
         );
+    }
+
+    #[test]
+    fn materialization_schedules_are_checked() {
+        let with = |m: serde_json::Value, online: bool| {
+            let mut v = feature_json();
+            v["materialization"] = m;
+            if online {
+                v["online_provider"] = "redis".into();
+            }
+            serde_json::from_value::<Definition>(v).map(|d| d.validate())
+        };
+        with(
+            serde_json::json!({"schedule": "*/15 * * * *", "lookback": "2h"}),
+            true,
+        )
+        .unwrap()
+        .unwrap();
+        with(serde_json::json!({}), true).unwrap().unwrap();
+        let err = with(serde_json::json!({"schedule": "every 5 minutes"}), true)
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("materialization.schedule") && err.contains("five fields"),
+            "{err}"
+        );
+        let err = with(serde_json::json!({"schedule": "* * * * *"}), false)
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("online_provider"), "{err}");
+        let err = with(serde_json::json!({"schedul": "* * * * *"}), true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `schedul`"), "{err}");
+        let err = with(serde_json::json!({"lookback": "0s"}), true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("greater than zero"), "{err}");
     }
 
     #[test]

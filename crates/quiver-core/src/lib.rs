@@ -7,12 +7,13 @@ pub mod documents;
 pub mod kind;
 pub mod names;
 pub mod reference;
+pub mod schedule;
 pub mod secret;
 
 pub use definition::{
-    ColumnDef, Definition, DurationSpec, EntityDef, FeatureDef, LabelDef, LabelEntity, ModelDef,
-    ProviderConfig, ProviderDef, SourceDef, SourceLocation, TrainingSetDef, TrainingSetFeature,
-    UserDef, ValueType,
+    ColumnDef, Definition, DurationSpec, EntityDef, FeatureDef, LabelDef, LabelEntity,
+    MaterializationSpec, ModelDef, ProviderConfig, ProviderDef, SourceDef, SourceLocation,
+    TrainingSetDef, TrainingSetFeature, UserDef, ValueType,
 };
 pub use documents::{parse_documents_json, parse_yaml_documents, DocumentError, SourcedDefinition};
 pub use kind::{Kind, ResourceId, Status};

@@ -12,7 +12,7 @@ use quiver_core::{Definition, Kind, ResourceId, Status};
 use quiver_lineage::Edge;
 
 use crate::error::StoreError;
-use crate::jobs::{Job, JobKind, JobRun, JobState};
+use crate::jobs::{Job, JobKind, JobRun, JobState, Schedule};
 use crate::plan::{PlanAction, PlannedBatch};
 use crate::records::{Page, ResourceRecord, VariantSummary};
 
@@ -192,6 +192,74 @@ impl JobRow {
 }
 
 #[derive(sqlx::FromRow)]
+pub(crate) struct ScheduleRow {
+    resource_kind: String,
+    resource_name: String,
+    resource_variant: String,
+    cron: String,
+    next_run_at: Option<DateTime<Utc>>,
+    last_enqueued_at: Option<DateTime<Utc>>,
+    last_job_id: Option<i64>,
+    skipped_runs: i64,
+    watermark: Option<DateTime<Utc>>,
+}
+
+impl ScheduleRow {
+    pub(crate) fn decode(self) -> Result<Schedule, StoreError> {
+        Ok(Schedule {
+            resource: ResourceId::new(
+                parse_kind(&self.resource_kind)?,
+                self.resource_name,
+                self.resource_variant,
+            ),
+            cron: self.cron,
+            next_run_at: self.next_run_at,
+            last_enqueued_at: self.last_enqueued_at,
+            last_job_id: self.last_job_id,
+            skipped_runs: self.skipped_runs,
+            watermark: self.watermark,
+        })
+    }
+}
+
+/// Every watermark, as `(kind, name, variant, watermark)` rows.
+pub(crate) const WATERMARKS_SELECT: &str =
+    "SELECT resource_kind, resource_name, resource_variant, watermark \
+     FROM watermarks ORDER BY resource_name, resource_variant";
+
+pub(crate) fn decode_watermarks(
+    rows: Vec<(String, String, String, DateTime<Utc>)>,
+) -> Result<Vec<(ResourceId, DateTime<Utc>)>, StoreError> {
+    rows.into_iter()
+        .map(|(kind, name, variant, watermark)| {
+            Ok((
+                ResourceId::new(parse_kind(&kind)?, name, variant),
+                watermark,
+            ))
+        })
+        .collect()
+}
+
+/// The columns of [`ScheduleRow`], schedules `s` joined with watermarks `w`.
+pub(crate) const SCHEDULE_SELECT: &str =
+    "SELECT s.resource_kind, s.resource_name, s.resource_variant, s.cron, \
+         s.next_run_at, s.last_enqueued_at, s.last_job_id, s.skipped_runs, w.watermark \
+     FROM schedules s LEFT JOIN watermarks w \
+       ON w.resource_kind = s.resource_kind AND w.resource_name = s.resource_name \
+      AND w.resource_variant = s.resource_variant \
+     ORDER BY s.next_run_at IS NULL, s.next_run_at, s.resource_name, s.resource_variant";
+
+/// The next run of `cron` after `now`; a stored expression that no longer parses (it was
+/// validated at apply) is reported as corrupt rather than silently dropped.
+pub(crate) fn next_run(
+    cron: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    quiver_core::schedule::next_after(cron, now)
+        .map_err(|e| StoreError::Corrupt(format!("stored schedule `{cron}`: {e}")))
+}
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct JobRunRow {
     id: i64,
     job_id: i64,
@@ -231,7 +299,7 @@ pub(crate) fn job_not_found(job_id: i64) -> StoreError {
     StoreError::NotFound(format!("job {job_id}"))
 }
 
-fn parse_kind(s: &str) -> Result<Kind, StoreError> {
+pub(crate) fn parse_kind(s: &str) -> Result<Kind, StoreError> {
     s.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))
 }
 

@@ -132,6 +132,23 @@ pub struct JobRun {
     pub logs: String,
 }
 
+/// A feature's materialization schedule and how far it has got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Schedule {
+    pub resource: ResourceId,
+    /// Five-field cron expression, UTC.
+    pub cron: String,
+    /// The next run; `None` when the expression never matches again.
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub last_enqueued_at: Option<DateTime<Utc>>,
+    /// The job of the last run enqueued.
+    pub last_job_id: Option<i64>,
+    /// Runs skipped because the previous one was still queued or running.
+    pub skipped_runs: i64,
+    /// The newest event time materialized so far (see `MetadataStore::watermark`).
+    pub watermark: Option<DateTime<Utc>>,
+}
+
 /// Filters for listing jobs.
 #[derive(Debug, Clone, Default)]
 pub struct JobQuery {
@@ -150,5 +167,13 @@ pub enum RunOutcome {
     /// Retried with back-off while attempts remain, then failed with this error.
     Failed {
         error: String,
+    },
+    /// The job could not start because an upstream in the lineage DAG is not ready yet:
+    /// the run is discarded and does not count as an attempt, the job is queued again
+    /// after `retry_after`, and `reason` is kept as the job's error so listings say what
+    /// it waits for. The resource stays pending.
+    Waiting {
+        reason: String,
+        retry_after: std::time::Duration,
     },
 }

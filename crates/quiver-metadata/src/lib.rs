@@ -14,7 +14,7 @@ mod sqlite;
 mod store;
 
 pub use error::StoreError;
-pub use jobs::{Job, JobKind, JobQuery, JobRun, JobState, NewJob, RunOutcome};
+pub use jobs::{Job, JobKind, JobQuery, JobRun, JobState, NewJob, RunOutcome, Schedule};
 pub use plan::{Plan, PlanAction, PlanItem};
 pub use postgres::PostgresStore;
 pub use records::{ListQuery, Page, ResourceRecord, VariantSummary};

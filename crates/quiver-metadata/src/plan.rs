@@ -75,6 +75,8 @@ pub(crate) struct PlannedWrite {
     pub edges: Vec<Edge>,
     pub becomes_default: bool,
     pub job: Option<JobKind>,
+    /// The cron expression of a created feature's materialization schedule.
+    pub schedule: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +268,11 @@ pub(crate) async fn plan_batch(
                     None
                 },
                 edges: edges_of(&d.definition),
+                schedule: if action == PlanAction::Create {
+                    schedule_of(&d.definition)
+                } else {
+                    None
+                },
                 definition: d.definition,
                 becomes_default: false,
             });
@@ -304,6 +311,16 @@ pub(crate) fn job_for(definition: &Definition) -> Option<JobKind> {
         Definition::Source(s) if s.sql.is_some() => Some(JobKind::Transformation),
         Definition::TrainingSet(_) => Some(JobKind::TrainingSet),
         Definition::Feature(f) if f.online_provider.is_some() => Some(JobKind::Materialization),
+        _ => None,
+    }
+}
+
+/// The materialization schedule a newly created feature needs, if any.
+fn schedule_of(definition: &Definition) -> Option<String> {
+    match definition {
+        Definition::Feature(f) if f.online_provider.is_some() => {
+            f.materialization.as_ref().and_then(|m| m.schedule.clone())
+        }
         _ => None,
     }
 }

@@ -28,8 +28,9 @@ use crate::backend::{
     resolve_lost_create, tags_json, with_retries, DefinitionRow, EdgeRow, JobRow, JobRunRow,
     ResourceRow, VariantRow, APPLY_JOB_MAX_ATTEMPTS, LEASE_EXPIRED, LOG_CAP_CHARS,
 };
+use crate::backend::{next_run, ScheduleRow, SCHEDULE_SELECT};
 use crate::error::StoreError;
-use crate::jobs::{Job, JobKind, JobQuery, JobRun, JobState, NewJob, RunOutcome};
+use crate::jobs::{Job, JobKind, JobQuery, JobRun, JobState, NewJob, RunOutcome, Schedule};
 use crate::plan::{plan_batch, Plan, PlanAction, PlannedBatch, SnapshotReader};
 use crate::records::{ListQuery, Page, ResourceRecord, VariantSummary};
 use crate::store::MetadataStore;
@@ -298,6 +299,30 @@ impl PostgresStore {
                     .fetch_one(&mut *tx)
                     .await?
                 }
+            }
+            RunOutcome::Waiting {
+                reason,
+                retry_after,
+            } => {
+                // Not started after all: the resource goes back to waiting for its job.
+                set_resource_status(&mut tx, &job.resource, Status::Pending, None).await?;
+                sqlx::query("DELETE FROM job_runs WHERE job_id = $1 AND attempt = $2")
+                    .bind(job_id)
+                    .bind(job.attempts)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query_as(concat!(
+                    "UPDATE jobs SET state = 'queued', attempts = attempts - 1, error = $2, \
+                         lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), \
+                         run_after = now() + make_interval(secs => $3) \
+                     WHERE id = $1 RETURNING ",
+                    job_columns!()
+                ))
+                .bind(job_id)
+                .bind(reason)
+                .bind(retry_after.as_secs_f64())
+                .fetch_one(&mut *tx)
+                .await?
             }
         };
         tx.commit().await?;
@@ -605,6 +630,20 @@ async fn write_planned(
                     max_attempts: APPLY_JOB_MAX_ATTEMPTS,
                 },
             )
+            .await?;
+        }
+        if let Some(cron) = &w.schedule {
+            let id = w.definition.id();
+            sqlx::query(
+                "INSERT INTO schedules (resource_kind, resource_name, resource_variant, cron, next_run_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(id.kind.as_str())
+            .bind(&id.name)
+            .bind(&id.variant)
+            .bind(cron)
+            .bind(next_run(cron, chrono::Utc::now())?)
+            .execute(&mut *conn)
             .await?;
         }
     }
@@ -985,5 +1024,139 @@ impl MetadataStore for PostgresStore {
 
     async fn cancel_job(&self, job_id: i64) -> Result<Job, StoreError> {
         with_retries("cancel job", || self.cancel_once(job_id)).await
+    }
+
+    async fn watermark(
+        &self,
+        id: &ResourceId,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT watermark FROM watermarks \
+             WHERE resource_kind = $1 AND resource_name = $2 AND resource_variant = $3",
+        )
+        .bind(id.kind.as_str())
+        .bind(&id.name)
+        .bind(&id.variant)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn advance_watermark(
+        &self,
+        id: &ResourceId,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO watermarks (resource_kind, resource_name, resource_variant, watermark, updated_at) \
+             VALUES ($1, $2, $3, $4, now()) \
+             ON CONFLICT (resource_kind, resource_name, resource_variant) DO UPDATE \
+               SET watermark = GREATEST(watermarks.watermark, EXCLUDED.watermark), updated_at = now()",
+        )
+        .bind(id.kind.as_str())
+        .bind(&id.name)
+        .bind(&id.variant)
+        .bind(to)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.constraint() == Some("watermarks_resource_fkey") => {
+                Err(StoreError::NotFound(id.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn watermarks(
+        &self,
+    ) -> Result<Vec<(ResourceId, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        let rows = sqlx::query_as(crate::backend::WATERMARKS_SELECT)
+            .fetch_all(&self.pool)
+            .await?;
+        crate::backend::decode_watermarks(rows)
+    }
+
+    async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        let rows: Vec<ScheduleRow> = sqlx::query_as(SCHEDULE_SELECT)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(ScheduleRow::decode).collect()
+    }
+
+    async fn enqueue_due_schedules(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Job>, StoreError> {
+        with_retries("enqueue scheduled runs", || self.enqueue_due_once(now)).await
+    }
+}
+
+impl PostgresStore {
+    async fn enqueue_due_once(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // SKIP LOCKED: another replica enqueuing the same schedules takes other rows, or
+        // none; the row's next_run_at moves on in the same transaction as the new job.
+        let due: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT resource_kind, resource_name, resource_variant, cron FROM schedules \
+             WHERE next_run_at <= $1 ORDER BY next_run_at LIMIT 100 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut enqueued = Vec::new();
+        for (kind, name, variant, cron) in due {
+            let resource = ResourceId::new(crate::backend::parse_kind(&kind)?, name, variant);
+            let busy: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE resource_kind = $1 AND resource_name = $2 \
+                   AND resource_variant = $3 AND state IN ('queued', 'running'))",
+            )
+            .bind(&kind)
+            .bind(&resource.name)
+            .bind(&resource.variant)
+            .fetch_one(&mut *tx)
+            .await?;
+            let next = next_run(&cron, now)?;
+            if busy {
+                sqlx::query(
+                    "UPDATE schedules SET next_run_at = $4, skipped_runs = skipped_runs + 1 \
+                     WHERE resource_kind = $1 AND resource_name = $2 AND resource_variant = $3",
+                )
+                .bind(&kind)
+                .bind(&resource.name)
+                .bind(&resource.variant)
+                .bind(next)
+                .execute(&mut *tx)
+                .await?;
+                tracing::info!(resource = %resource, "scheduled run skipped: the previous one is still queued or running");
+                continue;
+            }
+            let job = insert_job(
+                &mut tx,
+                &NewJob {
+                    kind: JobKind::Materialization,
+                    resource: resource.clone(),
+                    max_attempts: APPLY_JOB_MAX_ATTEMPTS,
+                },
+            )
+            .await?;
+            sqlx::query(
+                "UPDATE schedules SET next_run_at = $4, last_enqueued_at = now(), last_job_id = $5 \
+                 WHERE resource_kind = $1 AND resource_name = $2 AND resource_variant = $3",
+            )
+            .bind(&kind)
+            .bind(&resource.name)
+            .bind(&resource.variant)
+            .bind(next)
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
+            tracing::info!(resource = %resource, job = job.id, "scheduled materialization enqueued");
+            enqueued.push(job);
+        }
+        tx.commit().await?;
+        Ok(enqueued)
     }
 }

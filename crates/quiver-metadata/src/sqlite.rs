@@ -29,8 +29,9 @@ use crate::backend::{
     resolve_lost_create, tags_json, with_retries, DefinitionRow, EdgeRow, JobRow, JobRunRow,
     ResourceRow, VariantRow, APPLY_JOB_MAX_ATTEMPTS, LEASE_EXPIRED, LOG_CAP_CHARS,
 };
+use crate::backend::{next_run, parse_kind, ScheduleRow, SCHEDULE_SELECT};
 use crate::error::StoreError;
-use crate::jobs::{Job, JobKind, JobQuery, JobRun, JobState, NewJob, RunOutcome};
+use crate::jobs::{Job, JobKind, JobQuery, JobRun, JobState, NewJob, RunOutcome, Schedule};
 use crate::plan::{plan_batch, Plan, PlanAction, PlannedBatch, SnapshotReader};
 use crate::records::{ListQuery, Page, ResourceRecord, VariantSummary};
 use crate::store::MetadataStore;
@@ -370,6 +371,30 @@ impl SqliteStore {
                     .await?
                 }
             }
+            RunOutcome::Waiting {
+                reason,
+                retry_after,
+            } => {
+                // Not started after all: the resource goes back to waiting for its job.
+                set_resource_status(&mut tx, &job.resource, Status::Pending, None).await?;
+                sqlx::query("DELETE FROM job_runs WHERE job_id = $1 AND attempt = $2")
+                    .bind(job_id)
+                    .bind(job.attempts)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query_as(concat!(
+                    "UPDATE jobs SET state = 'queued', attempts = attempts - 1, error = $3, \
+                         lease_owner = NULL, lease_expires_at = NULL, updated_at = $2, run_after = $4 \
+                     WHERE id = $1 RETURNING ",
+                    job_columns!()
+                ))
+                .bind(job_id)
+                .bind(&now)
+                .bind(reason)
+                .bind(later(*retry_after))
+                .fetch_one(&mut *tx)
+                .await?
+            }
         };
         tx.commit().await?;
         let finished = finished.decode()?;
@@ -682,6 +707,20 @@ async fn write_planned(
                     max_attempts: APPLY_JOB_MAX_ATTEMPTS,
                 },
             )
+            .await?;
+        }
+        if let Some(cron) = &w.schedule {
+            let id = w.definition.id();
+            sqlx::query(
+                "INSERT INTO schedules (resource_kind, resource_name, resource_variant, cron, next_run_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(id.kind.as_str())
+            .bind(&id.name)
+            .bind(&id.variant)
+            .bind(cron)
+            .bind(next_run(cron, Utc::now())?.map(ts))
+            .execute(&mut *conn)
             .await?;
         }
     }
@@ -1065,5 +1104,143 @@ impl MetadataStore for SqliteStore {
 
     async fn cancel_job(&self, job_id: i64) -> Result<Job, StoreError> {
         with_retries("cancel job", || self.cancel_once(job_id)).await
+    }
+
+    async fn watermark(&self, id: &ResourceId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT watermark FROM watermarks \
+             WHERE resource_kind = $1 AND resource_name = $2 AND resource_variant = $3",
+        )
+        .bind(id.kind.as_str())
+        .bind(&id.name)
+        .bind(&id.variant)
+        .fetch_optional(&self.reader)
+        .await?)
+    }
+
+    async fn advance_watermark(
+        &self,
+        id: &ResourceId,
+        to: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        with_retries("advance watermark", || async {
+            let mut tx = self.begin_write().await?;
+            // SQLite names no constraint in a foreign-key error: check the resource first.
+            let exists: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM resources WHERE kind = $1 AND name = $2 AND variant = $3)",
+            )
+            .bind(id.kind.as_str())
+            .bind(&id.name)
+            .bind(&id.variant)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !exists {
+                return Err(StoreError::NotFound(id.to_string()));
+            }
+            // Fixed-width RFC 3339 text compares like the instants it holds.
+            sqlx::query(
+                "INSERT INTO watermarks (resource_kind, resource_name, resource_variant, watermark, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (resource_kind, resource_name, resource_variant) DO UPDATE \
+                   SET watermark = max(watermarks.watermark, excluded.watermark), updated_at = excluded.updated_at",
+            )
+            .bind(id.kind.as_str())
+            .bind(&id.name)
+            .bind(&id.variant)
+            .bind(ts(to))
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn watermarks(
+        &self,
+    ) -> Result<Vec<(ResourceId, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        let rows = sqlx::query_as(crate::backend::WATERMARKS_SELECT)
+            .fetch_all(&self.reader)
+            .await?;
+        crate::backend::decode_watermarks(rows)
+    }
+
+    async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        let rows: Vec<ScheduleRow> = sqlx::query_as(SCHEDULE_SELECT)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(ScheduleRow::decode).collect()
+    }
+
+    async fn enqueue_due_schedules(&self, at: DateTime<Utc>) -> Result<Vec<Job>, StoreError> {
+        with_retries("enqueue scheduled runs", || self.enqueue_due_once(at)).await
+    }
+}
+
+impl SqliteStore {
+    /// One write transaction (SQLite's single writer makes it exclusive).
+    async fn enqueue_due_once(&self, at: DateTime<Utc>) -> Result<Vec<Job>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let due: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT resource_kind, resource_name, resource_variant, cron FROM schedules \
+             WHERE next_run_at IS NOT NULL AND next_run_at <= $1 ORDER BY next_run_at LIMIT 100",
+        )
+        .bind(ts(at))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut enqueued = Vec::new();
+        for (kind, name, variant, cron) in due {
+            let resource = ResourceId::new(parse_kind(&kind)?, name, variant);
+            let busy: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE resource_kind = $1 AND resource_name = $2 \
+                   AND resource_variant = $3 AND state IN ('queued', 'running'))",
+            )
+            .bind(&kind)
+            .bind(&resource.name)
+            .bind(&resource.variant)
+            .fetch_one(&mut *tx)
+            .await?;
+            let next = next_run(&cron, at)?.map(ts);
+            if busy {
+                sqlx::query(
+                    "UPDATE schedules SET next_run_at = $4, skipped_runs = skipped_runs + 1 \
+                     WHERE resource_kind = $1 AND resource_name = $2 AND resource_variant = $3",
+                )
+                .bind(&kind)
+                .bind(&resource.name)
+                .bind(&resource.variant)
+                .bind(next)
+                .execute(&mut *tx)
+                .await?;
+                tracing::info!(resource = %resource, "scheduled run skipped: the previous one is still queued or running");
+                continue;
+            }
+            let job = insert_job(
+                &mut tx,
+                &NewJob {
+                    kind: JobKind::Materialization,
+                    resource: resource.clone(),
+                    max_attempts: APPLY_JOB_MAX_ATTEMPTS,
+                },
+            )
+            .await?;
+            sqlx::query(
+                "UPDATE schedules SET next_run_at = $4, last_enqueued_at = $5, last_job_id = $6 \
+                 WHERE resource_kind = $1 AND resource_name = $2 AND resource_variant = $3",
+            )
+            .bind(&kind)
+            .bind(&resource.name)
+            .bind(&resource.variant)
+            .bind(next)
+            .bind(now())
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
+            tracing::info!(resource = %resource, job = job.id, "scheduled materialization enqueued");
+            enqueued.push(job);
+        }
+        tx.commit().await?;
+        Ok(enqueued)
     }
 }

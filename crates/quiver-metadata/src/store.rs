@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use quiver_core::{Kind, ResourceId, SourcedDefinition, Status};
 use quiver_lineage::{Direction, Edge};
 
 use crate::error::StoreError;
-use crate::jobs::{Job, JobKind, JobQuery, JobRun, JobState, NewJob, RunOutcome};
+use crate::jobs::{Job, JobKind, JobQuery, JobRun, JobState, NewJob, RunOutcome, Schedule};
 use crate::plan::Plan;
 use crate::records::{ListQuery, Page, ResourceRecord, VariantSummary};
 use crate::{PostgresStore, SqliteStore};
@@ -111,6 +112,28 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Cancel a queued or running job.
     async fn cancel_job(&self, job_id: i64) -> Result<Job, StoreError>;
+
+    /// The newest event time materialized into a feature's online store, if any run has
+    /// finished. Incremental runs read from it (minus the feature's look-back).
+    async fn watermark(&self, id: &ResourceId) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Move a feature's watermark to `to`, never backwards (a late or replayed run cannot
+    /// rewind it).
+    async fn advance_watermark(&self, id: &ResourceId, to: DateTime<Utc>)
+        -> Result<(), StoreError>;
+
+    /// Every feature's watermark (for freshness metrics).
+    async fn watermarks(&self) -> Result<Vec<(ResourceId, DateTime<Utc>)>, StoreError>;
+
+    /// Every materialization schedule, soonest next run first.
+    async fn schedules(&self) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Enqueue a materialization job for each schedule due at `now` and move it to its next
+    /// run after `now` (missed runs collapse into one). A schedule whose feature still has
+    /// a queued or running job is moved on without a new job (counted in `skipped_runs`),
+    /// so slow runs never pile up. Safe from any number of replicas at once: each due run
+    /// is enqueued once. Returns the jobs enqueued.
+    async fn enqueue_due_schedules(&self, now: DateTime<Utc>) -> Result<Vec<Job>, StoreError>;
 
     /// Run a failed or cancelled job again once its cause is fixed: a new job for the
     /// same resource with fresh attempts (the old one keeps its runs and error as

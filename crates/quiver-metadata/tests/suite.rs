@@ -146,6 +146,9 @@ macro_rules! suite {
             expired_lease_on_last_attempt_fails_the_job,
             heartbeat_by_non_owner_fails,
             failure_retries_with_backoff_then_fails,
+            waiting_for_an_upstream_uses_no_attempt,
+            schedules_enqueue_each_due_run_once,
+            watermarks_only_move_forward,
             success_sets_ready_and_rows_written,
             cancel_job,
             logs_are_appended_and_capped,
@@ -1439,6 +1442,187 @@ mod cases {
             .await
             .unwrap()
             .is_none());
+    }
+
+    pub async fn waiting_for_an_upstream_uses_no_attempt(store: Arc<dyn MetadataStore>) {
+        store.apply(pipeline()).await.unwrap();
+        let agg = || async { store.get(Kind::Source, "agg", None).await.unwrap().unwrap() };
+        // More waits than the job has attempts: none of them may count.
+        for round in 0..5 {
+            let (job, run) = store
+                .claim_job("a", &ALL_JOBS, LONG_LEASE)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("round {round}: the job is due"));
+            assert_eq!((job.attempts, run.attempt), (1, 1), "round {round}");
+            let after = store
+                .finish_run(
+                    job.id,
+                    "a",
+                    RunOutcome::Waiting {
+                        reason: "waiting for upstream source:raw:v1 (pending)".into(),
+                        retry_after: Duration::from_millis(300),
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(after.state, JobState::Queued);
+            assert_eq!(after.attempts, 0, "a wait gives the attempt back");
+            assert!(after.lease_owner.is_none());
+            assert_eq!(
+                after.error.as_deref(),
+                Some("waiting for upstream source:raw:v1 (pending)")
+            );
+            assert!(store.job_runs(job.id).await.unwrap().is_empty());
+            assert_eq!(agg().await.status, Status::Pending);
+            assert!(
+                store
+                    .claim_job("a", &ALL_JOBS, LONG_LEASE)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "not due before retry_after"
+            );
+            sleep_until_due(&after).await;
+        }
+        let (job, _) = store
+            .claim_job("a", &ALL_JOBS, LONG_LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        let done = store
+            .finish_run(
+                job.id,
+                "a",
+                RunOutcome::Succeeded {
+                    rows_written: Some(1),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((done.state, done.attempts), (JobState::Succeeded, 1));
+        let runs = store.job_runs(job.id).await.unwrap();
+        assert_eq!(runs.len(), 1, "only the real attempt is a run: {runs:?}");
+        assert_eq!(agg().await.status, Status::Ready);
+    }
+
+    /// A feature materialized into `online` every 15 minutes, on a table source (so its
+    /// only job is the materialization).
+    fn scheduled_feature() -> Vec<SourcedDefinition> {
+        let mut f = feature("fresh", "v1", "tx");
+        f["online_provider"] = "local".into();
+        f["timestamp_column"] = "ts".into();
+        f["materialization"] = json!({"schedule": "*/15 * * * *", "lookback": "2h"});
+        vec![
+            doc(provider()),
+            doc(entity("user")),
+            doc(table_source("tx", "v1")),
+            doc(f),
+        ]
+    }
+
+    async fn finish_all(store: &dyn MetadataStore) {
+        while let Some((job, _)) = store.claim_job("a", &ALL_JOBS, LONG_LEASE).await.unwrap() {
+            store
+                .finish_run(job.id, "a", RunOutcome::Succeeded { rows_written: None })
+                .await
+                .unwrap();
+        }
+    }
+
+    pub async fn schedules_enqueue_each_due_run_once(store: Arc<dyn MetadataStore>) {
+        let applied_at = Utc::now();
+        store.apply(scheduled_feature()).await.unwrap();
+        let fresh = ResourceId::new(Kind::Feature, "fresh", "v1");
+        let schedules = store.schedules().await.unwrap();
+        assert_eq!(schedules.len(), 1, "{schedules:?}");
+        let s = &schedules[0];
+        assert_eq!((&s.resource, s.cron.as_str()), (&fresh, "*/15 * * * *"));
+        let next = s.next_run_at.expect("a next run");
+        assert!(next > applied_at && next <= applied_at + chrono::Duration::minutes(15));
+        assert_eq!(
+            (s.last_job_id, s.skipped_runs, s.watermark),
+            (None, 0, None)
+        );
+        // Re-applying the same definition changes nothing.
+        store.apply(scheduled_feature()).await.unwrap();
+        assert_eq!(store.schedules().await.unwrap().len(), 1);
+
+        // Not due yet: nothing. The apply's own (full) materialization is still queued,
+        // so the first due run is skipped rather than stacked behind it.
+        assert!(store
+            .enqueue_due_schedules(applied_at)
+            .await
+            .unwrap()
+            .is_empty());
+        let due = next + chrono::Duration::seconds(1);
+        assert!(store.enqueue_due_schedules(due).await.unwrap().is_empty());
+        let s = store.schedules().await.unwrap().remove(0);
+        assert_eq!(s.skipped_runs, 1);
+        assert!(
+            s.next_run_at.unwrap() > due,
+            "moved on past the skipped run"
+        );
+
+        // With the apply's job done, four replicas enqueue the next due run at once:
+        // exactly one job.
+        finish_all(&*store).await;
+        let later = s.next_run_at.unwrap() + chrono::Duration::minutes(40);
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.enqueue_due_schedules(later).await.unwrap()
+            }));
+        }
+        let mut jobs = Vec::new();
+        for t in tasks {
+            jobs.extend(t.await.unwrap());
+        }
+        assert_eq!(jobs.len(), 1, "missed runs collapse into one job: {jobs:?}");
+        assert_eq!(
+            (jobs[0].kind, &jobs[0].resource, jobs[0].state),
+            (JobKind::Materialization, &fresh, JobState::Queued)
+        );
+        let s = store.schedules().await.unwrap().remove(0);
+        assert_eq!(s.last_job_id, Some(jobs[0].id));
+        assert!(s.next_run_at.unwrap() > later);
+        assert!(store.enqueue_due_schedules(later).await.unwrap().is_empty());
+    }
+
+    pub async fn watermarks_only_move_forward(store: Arc<dyn MetadataStore>) {
+        store.apply(scheduled_feature()).await.unwrap();
+        let fresh = ResourceId::new(Kind::Feature, "fresh", "v1");
+        assert_eq!(store.watermark(&fresh).await.unwrap(), None);
+        let t1 = Utc::now();
+        let t0 = t1 - chrono::Duration::hours(1);
+        let t2 = t1 + chrono::Duration::microseconds(1);
+        store.advance_watermark(&fresh, t1).await.unwrap();
+        assert_eq!(store.watermark(&fresh).await.unwrap(), Some(micros(t1)));
+        store.advance_watermark(&fresh, t0).await.unwrap();
+        assert_eq!(
+            store.watermark(&fresh).await.unwrap(),
+            Some(micros(t1)),
+            "an older run never rewinds it"
+        );
+        store.advance_watermark(&fresh, t2).await.unwrap();
+        assert_eq!(store.watermark(&fresh).await.unwrap(), Some(micros(t2)));
+        assert_eq!(
+            store.watermarks().await.unwrap(),
+            vec![(fresh.clone(), micros(t2))]
+        );
+        assert_eq!(
+            store.schedules().await.unwrap()[0].watermark,
+            Some(micros(t2))
+        );
+        let missing = ResourceId::new(Kind::Feature, "nope", "v1");
+        let err = store.advance_watermark(&missing, t1).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    }
+
+    /// `t` at the microsecond precision both backends store.
+    fn micros(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+        chrono::DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap()
     }
 
     pub async fn success_sets_ready_and_rows_written(store: Arc<dyn MetadataStore>) {

@@ -17,7 +17,8 @@ pub use arrow_array::RecordBatch;
 pub use arrow_schema::SchemaRef;
 pub use offline::{
     BatchStream, FeatureQuery, FileFormat, KeyPair, LabelQuery, LatestValuesQuery,
-    OfflineCapabilities, OfflineStore, OutputRef, TableRef, TrainingSetQuery, Transformation,
+    OfflineCapabilities, OfflineStore, OutputRef, TableRef, TrainingSetOrder, TrainingSetQuery,
+    Transformation,
 };
 pub use online::{
     OnlineCapabilities, OnlineRead, OnlineRow, OnlineStore, OnlineTable, OnlineTableRef,

@@ -10,7 +10,9 @@
 //! (NULLs losing) — the documented deterministic rule. No match gives NULL. A label
 //! without a timestamp takes each feature's latest row. A feature without a timestamp is
 //! a dimension: its latest row per entity by the same tie rule, whatever the label time.
-//! Exactly one output row per label row, duplicates included, in label order.
+//! Exactly one output row per label row, duplicates included, in a stable order: the
+//! label's own order, or sorted by the label columns where tables have no row order
+//! ([`TrainingSetOrder`], declared in [`OfflineCapabilities`]).
 //! Timestamps are UTC; naive timestamps are read as UTC.
 
 use std::pin::Pin;
@@ -147,6 +149,24 @@ pub struct OfflineCapabilities {
     pub sql_transformations: bool,
     pub training_sets: bool,
     pub incremental_latest_values: bool,
+    /// The order of a training set's rows (see [`TrainingSetOrder`]).
+    pub training_set_order: TrainingSetOrder,
+}
+
+/// The order in which a provider returns a training set's rows. Always stable: building
+/// the same training set twice gives the same rows in the same order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainingSetOrder {
+    /// The label's own row order (files have one: their rows in file order).
+    #[default]
+    Label,
+    /// Label rows sorted ascending by the label columns the query reads: entity columns,
+    /// then the timestamp column, then the value column, then any other key columns,
+    /// NULLs last, strings by code point. For engines whose tables have no row order
+    /// (Snowflake), where "label order" would differ from one build to the next; rows
+    /// equal in all those columns give equal output rows, so the order is total.
+    LabelColumns,
 }
 
 /// A system that holds offline data and computes on it.

@@ -27,7 +27,8 @@ use futures::TryStreamExt;
 use quiver_provider_sdk::offline::latest_columns;
 use quiver_provider_sdk::{
     FeatureQuery, FileFormat, KeyPair, LabelQuery, LatestValuesQuery, OfflineCapabilities,
-    OfflineStore, OutputRef, ProviderError, TableRef, TrainingSetQuery, Transformation,
+    OfflineStore, OutputRef, ProviderError, TableRef, TrainingSetOrder, TrainingSetQuery,
+    Transformation,
 };
 
 use crate::reference::{self, Cell};
@@ -40,14 +41,6 @@ pub trait OfflineHarness: Send + Sync {
 
     /// The store under test, reading what [`load`](Self::load) wrote.
     fn store(&self) -> Arc<dyn OfflineStore>;
-
-    /// Whether training sets come back in label order. True for every provider but a
-    /// known deviation: a harness that answers false has its training sets compared as
-    /// multisets of rows (values still exact), and the suite says so on stderr. Only for
-    /// a defect being investigated, documented where the harness answers false.
-    fn preserves_label_order(&self) -> bool {
-        true
-    }
 
     /// A table that does not exist (a file by default).
     fn missing(&self, name: &str) -> TableRef {
@@ -282,7 +275,7 @@ pub fn assert_same_table(actual: &RecordBatch, expected: &RecordBatch, context: 
 }
 
 /// Build `query`, check the returned count, read the output back and compare it with the
-/// reference; returns the output.
+/// reference in the order the provider declares; returns the output in label order.
 async fn build_and_check(
     h: &dyn OfflineHarness,
     query: &TrainingSetQuery,
@@ -301,22 +294,113 @@ async fn build_and_check(
         "{context}: rows written = label rows"
     );
     let actual = read_all(store.as_ref(), &TableRef::Output(query.output.clone())).await;
-    let expected = reference::training_set(query, label, sources);
-    if h.preserves_label_order() {
-        assert_same_table(&actual, &expected, context);
-    } else {
-        eprintln!("{context}: known deviation: rows compared in any order");
-        assert_same_table(&sorted_rows(&actual), &sorted_rows(&expected), context);
+    let order = store.capabilities().training_set_order;
+    let expected = expected_training_set(order, query, label, sources);
+    assert_same_table(&actual, &expected, &format!("{context} ({order:?} order)"));
+    // The cases read values by label row, so give the rows back in label order.
+    match order {
+        TrainingSetOrder::Label => actual,
+        TrainingSetOrder::LabelColumns => {
+            let sorted = label_columns_order(query, label);
+            let mut inverse = vec![0u32; sorted.len()];
+            for (position, &row) in sorted.iter().enumerate() {
+                inverse[row as usize] = position as u32;
+            }
+            take_rows(&actual, &inverse)
+        }
     }
-    actual
 }
 
-/// `batch` with its rows sorted (by their debug rendering): for comparing multisets.
-pub fn sorted_rows(batch: &RecordBatch) -> RecordBatch {
-    let rows = reference::rows(batch);
-    let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
-    order.sort_by_cached_key(|&i| format!("{:?}", rows[i as usize]));
-    let indices = arrow::array::UInt32Array::from(order);
+/// The reference training set in the row order a provider declares
+/// ([`OfflineCapabilities::training_set_order`]).
+pub fn expected_training_set(
+    order: TrainingSetOrder,
+    query: &TrainingSetQuery,
+    label: &RecordBatch,
+    sources: &[RecordBatch],
+) -> RecordBatch {
+    match order {
+        TrainingSetOrder::Label => reference::training_set(query, label, sources),
+        TrainingSetOrder::LabelColumns => {
+            let sorted = take_rows(label, &label_columns_order(query, label));
+            reference::training_set(query, &sorted, sources)
+        }
+    }
+}
+
+/// A training set built in `order` from `label`, reordered to
+/// [`TrainingSetOrder::LabelColumns`] order: for comparing providers that declare
+/// different orders row for row.
+pub fn in_label_columns_order(
+    order: TrainingSetOrder,
+    query: &TrainingSetQuery,
+    label: &RecordBatch,
+    training_set: &RecordBatch,
+) -> RecordBatch {
+    match order {
+        TrainingSetOrder::Label => take_rows(training_set, &label_columns_order(query, label)),
+        TrainingSetOrder::LabelColumns => training_set.clone(),
+    }
+}
+
+/// The label's row indices stably sorted as [`TrainingSetOrder::LabelColumns`] says:
+/// ascending by entity columns, timestamp column, value column, then other key columns,
+/// NULLs last.
+pub fn label_columns_order(query: &TrainingSetQuery, label: &RecordBatch) -> Vec<u32> {
+    let l = &query.label;
+    let mut names: Vec<&str> = l.entity_columns.iter().map(String::as_str).collect();
+    names.extend(l.timestamp_column.as_deref());
+    names.push(&l.value_column);
+    for f in &query.features {
+        names.extend(f.keys.iter().map(|k| k.label_column.as_str()));
+    }
+    let mut distinct: Vec<&str> = Vec::new();
+    for name in names {
+        if !distinct.contains(&name) {
+            distinct.push(name);
+        }
+    }
+    let columns: Vec<&ArrayRef> = distinct.iter().map(|c| column_named(label, c)).collect();
+    let mut order: Vec<u32> = (0..label.num_rows() as u32).collect();
+    order.sort_by(|&a, &b| {
+        columns
+            .iter()
+            .map(|c| {
+                sql_order(
+                    &Cell::of(c.as_ref(), a as usize),
+                    &Cell::of(c.as_ref(), b as usize),
+                )
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    order
+}
+
+/// `ORDER BY … ASC NULLS LAST` on two values of one column: NULL after everything, NaN
+/// after every other float (Snowflake's rule), strings by code point.
+fn sql_order(a: &Cell, b: &Cell) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Cell::Null, Cell::Null) => Ordering::Equal,
+        (Cell::Null, _) => Ordering::Greater,
+        (_, Cell::Null) => Ordering::Less,
+        (Cell::Bool(x), Cell::Bool(y)) => x.cmp(y),
+        (Cell::Int(x), Cell::Int(y)) | (Cell::Time(x), Cell::Time(y)) => x.cmp(y),
+        (Cell::Float(x), Cell::Float(y)) => match (x.is_nan(), y.is_nan()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        },
+        (Cell::Text(x), Cell::Text(y)) => x.cmp(y),
+        (Cell::Bytes(x), Cell::Bytes(y)) => x.cmp(y),
+        _ => panic!("values of different kinds in one column: {a:?} and {b:?}"),
+    }
+}
+
+fn take_rows(batch: &RecordBatch, order: &[u32]) -> RecordBatch {
+    let indices = arrow::array::UInt32Array::from(order.to_vec());
     arrow::compute::take_record_batch(batch, &indices).expect("reorder rows")
 }
 

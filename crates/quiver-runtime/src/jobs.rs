@@ -1,19 +1,19 @@
 //! The executors of the jobs an apply enqueues: a SQL transformation, a training-set
 //! build and a materialization (a full refresh of a feature's online table).
 //!
-//! Upstreams: a job whose upstream source failed fails naming it; a job whose upstream
-//! is still pending or running fails with "waiting for upstream X (status)", which the
-//! coordinator retries with back-off while attempts remain. The coordinator claims jobs
-//! oldest first and an apply enqueues them in dependency order, so with one replica
-//! upstreams normally finish first; a long upstream can still exhaust a downstream
-//! job's attempts. Waiting on the lineage DAG instead is issue 5.
+//! Upstreams (the lineage DAG): a job whose upstream failed fails at once, naming it; a
+//! job whose upstream is still pending or running answers `JobError::Waiting("waiting
+//! for upstream X (status)")`, and the coordinator queues it again without using an
+//! attempt, so however long an upstream takes, its downstream jobs start once it is
+//! ready.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
-use futures::StreamExt;
-use quiver_coordinator::{ExecutionResult, JobContext, JobExecutor};
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use quiver_coordinator::{ExecutionResult, JobContext, JobError, JobExecutor};
+use quiver_core::definition::DEFAULT_LOOKBACK;
 use quiver_core::ResourceRef;
 use quiver_metadata::{Job, JobKind};
 use quiver_provider_sdk::{OnlineRow, WriteReport};
@@ -27,10 +27,10 @@ pub const WRITE_BATCH_ROWS: usize = 10_000;
 
 /// The executors of every job kind the runtime runs, for `Coordinator::register`.
 pub fn executors(runtime: &Arc<Runtime>) -> Vec<(JobKind, Arc<dyn JobExecutor>)> {
-    vec![
+    let executors: Vec<(JobKind, Arc<dyn JobExecutor>)> = vec![
         (
             JobKind::Transformation,
-            Arc::new(TransformationExecutor(runtime.clone())) as Arc<dyn JobExecutor>,
+            Arc::new(TransformationExecutor(runtime.clone())),
         ),
         (
             JobKind::TrainingSet,
@@ -40,7 +40,45 @@ pub fn executors(runtime: &Arc<Runtime>) -> Vec<(JobKind, Arc<dyn JobExecutor>)>
             JobKind::Materialization,
             Arc::new(MaterializationExecutor(runtime.clone())),
         ),
-    ]
+    ];
+    executors
+        .into_iter()
+        .map(|(kind, inner)| {
+            let measured: Arc<dyn JobExecutor> = Arc::new(Measured {
+                inner,
+                metrics: runtime.metrics().clone(),
+            });
+            (kind, measured)
+        })
+        .collect()
+}
+
+/// Records each attempt's duration and outcome in the metrics.
+struct Measured {
+    inner: Arc<dyn JobExecutor>,
+    metrics: Arc<crate::Metrics>,
+}
+
+#[async_trait]
+impl JobExecutor for Measured {
+    async fn execute(&self, job: &Job, context: &JobContext) -> ExecutionResult {
+        let started = std::time::Instant::now();
+        let result = self.inner.execute(job, context).await;
+        let outcome = match &result {
+            Ok(_) => "succeeded",
+            Err(JobError::Failed(_)) => "failed",
+            Err(JobError::Waiting(_)) => "waiting",
+        };
+        self.metrics
+            .observe_job(job.kind.as_str(), outcome, started.elapsed());
+        if let (JobKind::Materialization, Ok(Some(rows))) = (job.kind, &result) {
+            self.metrics.add_rows_materialized(
+                &format!("{}:{}", job.resource.name, job.resource.variant),
+                (*rows).max(0) as u64,
+            );
+        }
+        result
+    }
 }
 
 fn reference(job: &Job) -> ResourceRef {
@@ -141,8 +179,25 @@ impl JobExecutor for TrainingSetExecutor {
     }
 }
 
-/// Copies a feature's latest value per entity into its online table (full refresh).
+/// Copies a feature's latest value per entity into its online table: in full the first
+/// time (or for a feature without event time), then incrementally from the stored
+/// watermark minus the feature's look-back, so late rows are still picked up. Rows are
+/// streamed from the offline store and written in chunks with at most
+/// [`WRITE_CONCURRENCY`] writes in flight: the offline stream is only pulled as writes
+/// finish (back-pressure), and the online store's event-time monotonic writes make the
+/// order of concurrent chunks irrelevant. The watermark moves to the newest event time
+/// written, only after every write succeeded.
 pub struct MaterializationExecutor(pub Arc<Runtime>);
+
+/// Online writes in flight per materialization.
+pub const WRITE_CONCURRENCY: usize = 4;
+
+/// What one chunk's write did.
+struct ChunkDone {
+    report: WriteReport,
+    rows: usize,
+    newest: Option<DateTime<Utc>>,
+}
 
 #[async_trait]
 impl JobExecutor for MaterializationExecutor {
@@ -159,7 +214,7 @@ impl JobExecutor for MaterializationExecutor {
                 feature.name, feature.variant
             )
         })?;
-        let (query, table, source, source_record) = runtime
+        let (mut query, table, source, source_record) = runtime
             .resolver()
             .materialization(&feature)
             .await
@@ -180,65 +235,129 @@ impl JobExecutor for MaterializationExecutor {
             .await
             .map_err(RuntimeError::provider(&online_provider))
             .map_err(message)?;
+
+        let timed = feature.timestamp_column.is_some();
+        let watermark = if timed {
+            runtime
+                .store()
+                .watermark(&job.resource)
+                .await
+                .map_err(|e| format!("reading the watermark: {e}"))?
+        } else {
+            None
+        };
+        let lookback = feature
+            .materialization
+            .as_ref()
+            .and_then(|m| m.lookback)
+            .map_or(DEFAULT_LOOKBACK, |d| d.0);
+        let mode = match watermark {
+            Some(w) if offline.capabilities().incremental_latest_values => {
+                let since = chrono::Duration::from_std(lookback)
+                    .ok()
+                    .and_then(|l| w.checked_sub_signed(l))
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                query.since = Some(since);
+                format!(
+                    "incremental from {} (watermark {} minus look-back {})",
+                    since.to_rfc3339(),
+                    w.to_rfc3339(),
+                    humantime::format_duration(lookback)
+                )
+            }
+            Some(_) => format!(
+                "full refresh (provider `{}` cannot read incrementally)",
+                source.provider
+            ),
+            None if timed => "full refresh (no watermark yet)".to_string(),
+            None => "full refresh (the feature has no event time)".to_string(),
+        };
         log(
             context,
             format!(
-                "materializing from provider `{}` into `{online_provider}` (full refresh)",
+                "materializing from provider `{}` into `{online_provider}`: {mode}",
                 source.provider
             ),
         )
         .await;
+
         let started = Utc::now();
-        let mut batches = offline
+        let batches = offline
             .latest_values(&query)
             .await
             .map_err(RuntimeError::provider(&source.provider))
             .map_err(message)?;
-        let mut pending: Vec<OnlineRow> = Vec::with_capacity(WRITE_BATCH_ROWS);
+        let source_provider = source.provider.clone();
+        let chunks = batches
+            .map(move |batch| {
+                batch
+                    .map_err(|e| message(RuntimeError::provider(&source_provider)(e)))
+                    .and_then(|batch| online_rows(&batch, started))
+                    .map(|rows| futures::stream::iter(chunked(rows, WRITE_BATCH_ROWS).map(Ok)))
+            })
+            .try_flatten();
+        let mut writes = chunks
+            .map_ok(|rows: Vec<OnlineRow>| {
+                let online = online.clone();
+                let table = table.table.clone();
+                let provider = online_provider.clone();
+                async move {
+                    let newest = rows.iter().map(|r| r.event_time).max();
+                    let report = online
+                        .write(&table, &rows)
+                        .await
+                        .map_err(RuntimeError::provider(&provider))
+                        .map_err(message)?;
+                    Ok::<_, String>(ChunkDone {
+                        report,
+                        rows: rows.len(),
+                        newest,
+                    })
+                }
+            })
+            .try_buffer_unordered(WRITE_CONCURRENCY);
         let mut total = WriteReport::default();
         let mut done: i64 = 0;
-        let write = |rows: Vec<OnlineRow>| {
-            let online = online.clone();
-            let table = table.table.clone();
-            let provider = online_provider.clone();
-            async move {
-                online
-                    .write(&table, &rows)
-                    .await
-                    .map_err(RuntimeError::provider(&provider))
-                    .map_err(message)
-            }
-        };
-        while let Some(batch) = batches.next().await {
-            let batch = batch
-                .map_err(RuntimeError::provider(&source.provider))
-                .map_err(message)?;
-            pending.extend(online_rows(&batch, started)?);
-            while pending.len() >= WRITE_BATCH_ROWS {
-                let rest = pending.split_off(WRITE_BATCH_ROWS);
-                let chunk = std::mem::replace(&mut pending, rest);
-                done += chunk.len() as i64;
-                let report = write(chunk).await?;
-                total.written += report.written;
-                total.skipped_older += report.skipped_older;
-                context.progress(done, None);
-            }
-        }
-        if !pending.is_empty() {
-            done += pending.len() as i64;
-            let report = write(pending).await?;
-            total.written += report.written;
-            total.skipped_older += report.skipped_older;
+        let mut newest: Option<DateTime<Utc>> = None;
+        while let Some(chunk) = writes.try_next().await? {
+            done += chunk.rows as i64;
+            total.written += chunk.report.written;
+            total.skipped_older += chunk.report.skipped_older;
+            newest = newest.max(chunk.newest);
+            context.progress(done, None);
         }
         context.progress(done, Some(done));
+        if timed {
+            if let Some(newest) = newest {
+                runtime
+                    .store()
+                    .advance_watermark(&job.resource, newest)
+                    .await
+                    .map_err(|e| format!("recording the watermark: {e}"))?;
+            }
+        }
         log(
             context,
             format!(
-                "materialized {done} entities: {} written, {} skipped (an equal or newer value was stored)",
-                total.written, total.skipped_older
+                "materialized {done} entities: {} written, {} skipped (an equal or newer value was stored){}",
+                total.written,
+                total.skipped_older,
+                match newest.filter(|_| timed) {
+                    Some(n) => format!("; watermark {}", n.to_rfc3339()),
+                    None => String::new(),
+                }
             ),
         )
         .await;
         Ok(Some(done))
     }
+}
+
+/// `rows` in chunks of at most `size`, without copying them.
+fn chunked(rows: Vec<OnlineRow>, size: usize) -> impl Iterator<Item = Vec<OnlineRow>> {
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || {
+        rows.peek()?;
+        Some(rows.by_ref().take(size).collect())
+    })
 }

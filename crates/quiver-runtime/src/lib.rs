@@ -13,6 +13,8 @@ pub mod convert;
 pub mod encode;
 mod error;
 pub mod jobs;
+pub mod metrics;
+pub mod parity;
 pub mod providers;
 pub mod resolve;
 pub mod serving;
@@ -26,6 +28,8 @@ use quiver_provider_sdk::{OutputRef, TableRef};
 
 pub use encode::{ByteStream, DataFormat};
 pub use error::RuntimeError;
+pub use metrics::Metrics;
+pub use parity::{ParityMismatch, ParityReport};
 pub use providers::{default_registry, Providers, RegistryOptions};
 pub use quiver_provider_sdk::{self as sdk, HealthReport, ProviderRegistry};
 pub use resolve::Resolver;
@@ -39,6 +43,7 @@ pub struct Runtime {
     store: Arc<dyn MetadataStore>,
     providers: Providers,
     resolver: Resolver,
+    metrics: Arc<Metrics>,
 }
 
 /// A training set ready to download.
@@ -54,7 +59,13 @@ impl Runtime {
             providers: Providers::new(store.clone(), registry),
             resolver: Resolver::new(store.clone()),
             store,
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// The server's Prometheus metrics (see [`metrics`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn store(&self) -> &Arc<dyn MetadataStore> {

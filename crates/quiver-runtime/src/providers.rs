@@ -70,13 +70,20 @@ pub fn default_registry(options: &RegistryOptions) -> ProviderRegistry {
     );
     #[cfg(not(feature = "bigquery"))]
     let registry = registry.register_unsupported("bigquery", "bigquery");
+    #[cfg(feature = "redis")]
+    let registry = registry.register("redis", Arc::new(quiver_provider_redis::RedisFactory));
+    #[cfg(not(feature = "redis"))]
+    let registry = registry.register_unsupported("redis", "redis");
+    #[cfg(feature = "dynamodb")]
+    let registry = registry.register(
+        "dynamodb",
+        Arc::new(quiver_provider_dynamodb::DynamoFactory),
+    );
+    #[cfg(not(feature = "dynamodb"))]
+    let registry = registry.register_unsupported("dynamodb", "dynamodb");
     // `options` is unused when both local providers are compiled out.
     let _ = options;
-    ["redis", "dynamodb"]
-        .into_iter()
-        .fold(registry, |registry, kind| {
-            registry.register_unsupported(kind, kind)
-        })
+    registry
 }
 
 struct CachedProvider {

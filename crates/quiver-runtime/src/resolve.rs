@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use quiver_coordinator::JobError;
 use quiver_core::definition::{sql_inputs, FileFormat as DefinitionFormat};
 use quiver_core::{
     Definition, FeatureDef, Kind, LabelDef, ResourceId, ResourceRef, SourceDef, Status,
@@ -320,20 +321,20 @@ pub fn online_table(feature: &FeatureDef) -> OnlineTable {
     }
 }
 
-/// Fail when an upstream failed; wait (an error the coordinator retries with back-off)
-/// while it is pending or running.
-pub fn require_ready(upstream: &ResourceRecord) -> Result<(), String> {
+/// Fail when an upstream failed; wait ([`JobError::Waiting`], re-queued without using an
+/// attempt) while it is pending or running.
+pub fn require_ready(upstream: &ResourceRecord) -> Result<(), JobError> {
     match upstream.status {
         Status::Ready => Ok(()),
-        Status::Failed => Err(format!(
+        Status::Failed => Err(JobError::Failed(format!(
             "upstream {} failed: {}",
             describe(&upstream.id),
             upstream.error.as_deref().unwrap_or("no error recorded")
-        )),
-        status => Err(format!(
+        ))),
+        status => Err(JobError::Waiting(format!(
             "waiting for upstream {} ({status})",
             describe(&upstream.id)
-        )),
+        ))),
     }
 }
 

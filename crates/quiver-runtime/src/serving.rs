@@ -206,10 +206,11 @@ impl Runtime {
             |(provider, tables)| async move {
                 let store = self.providers().online(&provider).await?;
                 let refs: Vec<OnlineTableRef> = tables.iter().map(|(_, t)| t.clone()).collect();
-                let rows = store
-                    .multi_get(&refs, ids)
-                    .await
-                    .map_err(RuntimeError::provider(&provider))?;
+                let started = std::time::Instant::now();
+                let rows = store.multi_get(&refs, ids).await;
+                self.metrics()
+                    .observe_online_read(&provider, rows.is_ok(), started.elapsed());
+                let rows = rows.map_err(RuntimeError::provider(&provider))?;
                 if rows.len() != ids.len() || rows.iter().any(|r| r.len() != refs.len()) {
                     return Err(RuntimeError::Provider {
                         provider: provider.clone(),

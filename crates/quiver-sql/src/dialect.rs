@@ -44,9 +44,13 @@ pub trait Dialect: Send + Sync {
     fn event_time(&self, expr: &str) -> String;
     /// A NULL of the `event_time` type (dimensions have no event time).
     fn null_event_time(&self) -> String;
-    /// `ROW_NUMBER()` numbering rows in scan order (some engines require an ORDER BY).
-    fn scan_row_number(&self) -> &'static str {
-        "ROW_NUMBER() OVER ()"
+    /// `ROW_NUMBER()` numbering the label's rows: the row id that gives a training set its
+    /// order. `columns` are the label columns the query reads, quoted, in the order of
+    /// `TrainingSetOrder::LabelColumns` (quiver-provider-sdk). By default rows are numbered
+    /// in scan order, which is the label's order where tables have one.
+    fn label_row_number(&self, columns: &[String]) -> String {
+        let _ = columns;
+        "ROW_NUMBER() OVER ()".into()
     }
     /// A bound integer rendered inline (see [`crate::render_inline`]).
     fn int_literal(&self, value: i64) -> String {
@@ -215,9 +219,10 @@ impl Dialect for Snowflake {
     fn null_event_time(&self) -> String {
         "CAST(NULL AS TIMESTAMP_TZ)".into()
     }
-    fn scan_row_number(&self) -> &'static str {
-        // Snowflake requires an ORDER BY in ranking windows.
-        "ROW_NUMBER() OVER (ORDER BY NULL)"
+    fn label_row_number(&self, columns: &[String]) -> String {
+        // Snowflake tables have no row order (and ranking windows require an ORDER BY), so
+        // a stable order has to come from the data: the label columns.
+        order_by_columns(columns)
     }
     fn timestamp_literal(&self, value: DateTime<Utc>) -> String {
         format!("'{}'", value.format("%Y-%m-%d %H:%M:%S%.6f"))
@@ -285,6 +290,10 @@ impl Dialect for BigQuery {
     }
     fn placeholder(&self, index: usize) -> String {
         format!("@p{index}")
+    }
+    fn label_row_number(&self, columns: &[String]) -> String {
+        // BigQuery tables have no row order: a stable order has to come from the data.
+        order_by_columns(columns)
     }
     fn max_identifier_len(&self) -> usize {
         300
@@ -372,4 +381,14 @@ impl Dialect for DataFusion {
     fn parser_dialect(&self) -> Box<dyn sqlparser::dialect::Dialect> {
         Box::new(sqlparser::dialect::GenericDialect {})
     }
+}
+
+/// `ROW_NUMBER()` over `columns` ascending, NULLs last: the row id of engines whose tables
+/// have no row order, stable from one build to the next.
+fn order_by_columns(columns: &[String]) -> String {
+    let keys: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{c} ASC NULLS LAST"))
+        .collect();
+    format!("ROW_NUMBER() OVER (ORDER BY {})", keys.join(", "))
 }

@@ -44,7 +44,8 @@ pub use pit::{point_in_time, point_in_time_with, PitPlan};
 pub use statement::render_inline;
 pub use transform::transformation;
 
-/// The training-set column numbering label rows 1..n in label scan order (BIGINT), last
+/// The training-set column numbering label rows 1..n (BIGINT; see
+/// [`Dialect::label_row_number`] for the order), last
 /// in the output: providers read the output back `ORDER BY __quiver_row_id`.
 pub const ROW_ID: &str = "__quiver_row_id";
 

@@ -29,7 +29,7 @@ const TS: &str = "__quiver_ts";
 
 /// One SELECT producing the training set: columns in the SDK contract order (label entity columns,
 /// label timestamp column if any, one column per feature named FeatureQuery::name, label value as
-/// LabelQuery::output_column) **followed by ROW_ID** (BIGINT, 1..n in label scan order), so the
+/// LabelQuery::output_column) **followed by ROW_ID** (BIGINT, 1..n in the order [`Dialect::label_row_number`] gives), so the
 /// provider can `CREATE TABLE out AS <sql>` and read back `ORDER BY __quiver_row_id`.
 ///
 /// # Errors
@@ -189,7 +189,7 @@ impl<'d> Shape<'d> {
         let mut columns = self.label_columns.clone();
         columns.push(format!(
             "{} AS {}",
-            self.d.scan_row_number(),
+            self.d.label_row_number(&self.label_columns),
             self.q(ROW_ID)
         ));
         columns.extend(extra.iter().cloned());

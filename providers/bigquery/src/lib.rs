@@ -13,7 +13,8 @@
 //! - **Training sets** are one `SELECT` from [`quiver_sql::point_in_time`] (the window plan:
 //!   a range join per feature ranked with `ROW_NUMBER()` and `QUALIFY`), stored with the
 //!   label row number [`quiver_sql::ROW_ID`]; [`OfflineStore::read`] orders by it and drops
-//!   it, so rows come back in label order.
+//!   it. BigQuery tables have no row order, so the row number sorts the label rows by
+//!   their columns (`TrainingSetOrder::LabelColumns`): the same order on every build.
 //! - **Parameters** (lag, max_age, since) are sent as named query parameters `@p0`, `@p1`
 //!   (`INT64`, `TIMESTAMP`), never pasted into SQL.
 //! - **Results** are read page by page (`maxResults` rows, then `pageToken`), one record
@@ -533,6 +534,8 @@ impl OfflineStore for BigQueryOfflineStore {
             sql_transformations: true,
             training_sets: true,
             incremental_latest_values: true,
+            // BigQuery tables have no row order.
+            training_set_order: quiver_provider_sdk::TrainingSetOrder::LabelColumns,
         }
     }
 

@@ -27,7 +27,9 @@ fn output(kind: &str, name: &str) -> OutputRef {
 }
 
 #[tokio::test]
-async fn results_are_read_page_by_page_in_label_order() {
+/// BigQuery sorts label rows by their columns (`TrainingSetOrder::LabelColumns`); this
+/// label is already in that order, so the pages must come back in it.
+async fn results_are_read_page_by_page_in_label_columns_order() {
     let h = BigQueryHarness::with_page_rows(3);
     let n = 10;
     let labels = h
@@ -36,11 +38,11 @@ async fn results_are_read_page_by_page_in_label_order() {
             batch(vec![
                 (
                     "user_id",
-                    ints(&(0..n).map(|i| Some(i % 4)).collect::<Vec<_>>()),
+                    ints(&(0..n).map(|i| Some(i / 3)).collect::<Vec<_>>()),
                 ),
                 (
                     "ts",
-                    utc(&(0..n).map(|i| Some(100 - i)).collect::<Vec<_>>()),
+                    utc(&(0..n).map(|i| Some(100 + i)).collect::<Vec<_>>()),
                 ),
                 ("label", ints(&(0..n).map(Some).collect::<Vec<_>>())),
             ]),
@@ -98,7 +100,7 @@ async fn results_are_read_page_by_page_in_label_order() {
     );
     assert_eq!(
         int_values(&all, "v"),
-        (0..n).map(|i| Some(10 + i % 4)).collect::<Vec<_>>()
+        (0..n).map(|i| Some(10 + i / 3)).collect::<Vec<_>>()
     );
     assert!(
         all.schema().field_with_name("__quiver_row_id").is_err(),

@@ -248,6 +248,7 @@ impl OfflineStore for FilesOfflineStore {
             sql_transformations: true,
             training_sets: true,
             incremental_latest_values: true,
+            training_set_order: quiver_provider_sdk::TrainingSetOrder::Label,
         }
     }
 

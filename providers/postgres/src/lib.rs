@@ -531,6 +531,8 @@ impl OfflineStore for PostgresOfflineStore {
             sql_transformations: true,
             training_sets: true,
             incremental_latest_values: true,
+            // Heap order of the label table or view (see the crate docs).
+            training_set_order: quiver_provider_sdk::TrainingSetOrder::Label,
         }
     }
 

@@ -20,7 +20,9 @@
 //! - Outputs are tables named by `quiver_sql::output_table_name` in the configured schema,
 //!   published with `CREATE OR REPLACE TABLE … AS`, which Snowflake runs atomically: a
 //!   failed run leaves the previous output in place. Training-set outputs carry
-//!   `quiver_sql::ROW_ID`; reads order by it and drop it.
+//!   `quiver_sql::ROW_ID`; reads order by it and drop it. Snowflake tables have no row
+//!   order, so the row id sorts the label rows by their columns
+//!   (`TrainingSetOrder::LabelColumns`): a rebuild gives the same rows in the same order.
 //! - Training sets and latest values check the columns they use first, so a missing
 //!   column is [`ProviderError::NotFound`] naming it and a non-timestamp time column is
 //!   [`ProviderError::InvalidQuery`].
@@ -502,6 +504,8 @@ impl OfflineStore for SnowflakeOfflineStore {
             sql_transformations: true,
             training_sets: true,
             incremental_latest_values: true,
+            // Snowflake tables have no row order.
+            training_set_order: quiver_provider_sdk::TrainingSetOrder::LabelColumns,
         }
     }
 

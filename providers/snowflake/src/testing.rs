@@ -286,14 +286,4 @@ impl OfflineHarness for SnowflakeHarness {
     fn missing(&self, name: &str) -> TableRef {
         TableRef::Table(name.to_string())
     }
-
-    /// Known deviation: the label rows are numbered with `ROW_NUMBER() OVER (ORDER BY
-    /// NULL)` (Snowflake requires an `ORDER BY` in `ROW_NUMBER`), and DuckDB under fakesnow
-    /// sorts on that constant key without keeping the scan order (seen on seed 0's 38-row
-    /// label; `ROW_NUMBER() OVER ()` keeps it, `SEQ8()` does not). Snowflake itself
-    /// promises no table order either, so label order there needs an ordering column in
-    /// the label. Until that exists, rows are compared as multisets (values exact).
-    fn preserves_label_order(&self) -> bool {
-        false
-    }
 }

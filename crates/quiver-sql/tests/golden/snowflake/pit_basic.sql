@@ -1,5 +1,5 @@
 WITH "__quiver_label" AS (
-  SELECT "user_id", "ts", "is_fraud", ROW_NUMBER() OVER (ORDER BY NULL) AS "__quiver_row_id", CAST(CONVERT_TIMEZONE('UTC', "__quiver_label"."ts") AS TIMESTAMP_NTZ) AS "__quiver_upper_0" FROM "analytics"."labels" AS "__quiver_label"
+  SELECT "user_id", "ts", "is_fraud", ROW_NUMBER() OVER (ORDER BY "user_id" ASC NULLS LAST, "ts" ASC NULLS LAST, "is_fraud" ASC NULLS LAST) AS "__quiver_row_id", CAST(CONVERT_TIMEZONE('UTC', "__quiver_label"."ts") AS TIMESTAMP_NTZ) AS "__quiver_upper_0" FROM "analytics"."labels" AS "__quiver_label"
 ),
 "__quiver_source_0" AS (
   SELECT "__quiver_source"."user_id" AS "__quiver_key_0", CAST(CONVERT_TIMEZONE('UTC', "__quiver_source"."ts") AS TIMESTAMP_NTZ) AS "__quiver_ts", "__quiver_source"."amount_7d" AS "__quiver_value" FROM "analytics"."user_features" AS "__quiver_source"

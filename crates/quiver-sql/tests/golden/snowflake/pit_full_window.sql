@@ -3,7 +3,7 @@
 -- ?: Int(1500000)
 -- ?: Int(1)
 WITH "__quiver_label" AS (
-  SELECT "user_id", "merchant_id", "ts", "is_fraud", ROW_NUMBER() OVER (ORDER BY NULL) AS "__quiver_row_id" FROM "analytics"."labels" AS "__quiver_label"
+  SELECT "user_id", "merchant_id", "ts", "is_fraud", ROW_NUMBER() OVER (ORDER BY "user_id" ASC NULLS LAST, "merchant_id" ASC NULLS LAST, "ts" ASC NULLS LAST, "is_fraud" ASC NULLS LAST) AS "__quiver_row_id" FROM "analytics"."labels" AS "__quiver_label"
 ),
 "__quiver_stage_0" AS (
   SELECT "__quiver_label"."user_id", "__quiver_label"."merchant_id", "__quiver_label"."ts", "__quiver_label"."is_fraud", "__quiver_label"."__quiver_row_id", "__quiver_source"."amount_7d" AS "__quiver_value_0"

@@ -1,5 +1,5 @@
 WITH "__quiver_label" AS (
-  SELECT "user_id", "merchant_id", "is_fraud", ROW_NUMBER() OVER (ORDER BY NULL) AS "__quiver_row_id" FROM "analytics"."labels" AS "__quiver_label"
+  SELECT "user_id", "merchant_id", "is_fraud", ROW_NUMBER() OVER (ORDER BY "user_id" ASC NULLS LAST, "merchant_id" ASC NULLS LAST, "is_fraud" ASC NULLS LAST) AS "__quiver_row_id" FROM "analytics"."labels" AS "__quiver_label"
 ),
 "__quiver_source_0" AS (
   SELECT "__quiver_source"."user_id" AS "__quiver_key_0", "__quiver_source"."amount_7d" AS "__quiver_value" FROM "analytics"."user_features" AS "__quiver_source" WHERE "__quiver_source"."user_id" IS NOT NULL AND "__quiver_source"."ts" IS NOT NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY "__quiver_source"."user_id" ORDER BY "__quiver_source"."ts" DESC NULLS LAST, "__quiver_source"."created_at" DESC NULLS LAST, "__quiver_source"."amount_7d" DESC NULLS LAST) = 1

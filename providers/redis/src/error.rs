@@ -1,0 +1,78 @@
+//! This crate's errors, mapped to [`ProviderError`] at the crate boundary.
+
+use quiver_provider_sdk::ProviderError;
+
+use crate::value::CorruptValue;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    /// Redis answered with an error, or the connection failed.
+    #[error("redis at {target}: {what}: {source}")]
+    Redis {
+        target: String,
+        what: &'static str,
+        #[source]
+        source: redis::RedisError,
+    },
+    /// No answer within the bound: the server is down, blackholed or overloaded.
+    #[error("redis at {target}: {what}: no answer within {limit:?}")]
+    Timeout {
+        target: String,
+        what: &'static str,
+        limit: std::time::Duration,
+    },
+    #[error("online table {feature}:{variant} does not exist")]
+    TableNotFound { feature: String, variant: String },
+    /// Bytes this crate cannot have written (another program wrote to our keys).
+    #[error("redis at {target}: {what}")]
+    Corrupt { target: String, what: String },
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(target: &str, key: &str, e: CorruptValue) -> StoreError {
+        StoreError::Corrupt {
+            target: target.to_string(),
+            what: format!("{e} (key {key:?})"),
+        }
+    }
+}
+
+/// Whether Redis refused the credentials (or has none configured for us).
+fn is_auth_error(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+}
+
+fn is_unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Server(
+                redis::ServerErrorKind::BusyLoading
+                    | redis::ServerErrorKind::TryAgain
+                    | redis::ServerErrorKind::MasterDown
+                    | redis::ServerErrorKind::ClusterDown
+            )
+        )
+}
+
+impl From<StoreError> for ProviderError {
+    fn from(e: StoreError) -> ProviderError {
+        let message = e.to_string();
+        match &e {
+            StoreError::Redis { source, .. } if is_auth_error(source) => {
+                ProviderError::Unauthorized(message)
+            }
+            StoreError::Redis { source, .. } if is_unreachable(source) => {
+                ProviderError::Unreachable(message)
+            }
+            StoreError::Timeout { .. } => ProviderError::Unreachable(message),
+            StoreError::TableNotFound { .. } => ProviderError::NotFound(message),
+            StoreError::Redis { .. } | StoreError::Corrupt { .. } => ProviderError::Other(message),
+        }
+    }
+}

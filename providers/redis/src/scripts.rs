@@ -1,0 +1,115 @@
+//! The Lua scripts. Each touches exactly one key (one hash slot), as Redis Cluster
+//! requires, and runs atomically on the server: no other command runs between its read
+//! and its write, which is what makes writes event-time monotonic without a race.
+//!
+//! They are sent as `EVALSHA`; every pipeline that runs one starts with `SCRIPT LOAD` of
+//! it (cheap: the server only hashes the text), so a server restarted or flushed between
+//! two calls never answers `NOSCRIPT` in the middle of a batch.
+
+/// Write one value when it is newer than the stored one.
+///
+/// `KEYS[1]` the entity hash; `ARGV[1]` the table field; `ARGV[2]` the encoded value,
+/// whose first 16 bytes are `(generation, event time)` big-endian (see `value.rs`);
+/// `ARGV[3]` the key's expiry in Unix milliseconds for a table with a TTL, `''` without.
+///
+/// Newer means a greater header, compared byte by byte: a later incarnation of the table
+/// (the stored value is left over from a deleted one) or, in the same incarnation, a later
+/// event time. An equal header keeps the stored value. Returns 1 written, 0 skipped.
+///
+/// Expiry only ever grows (`PEXPIREAT … GT` treats a key without expiry as infinite), and
+/// a write to a table without TTL removes it, so a key never expires before the value of
+/// any of its fields is due to.
+pub(crate) const WRITE: &str = r"
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+if stored and string.len(stored) >= 16 then
+  local new = ARGV[2]
+  local newer = false
+  for i = 1, 16 do
+    local a, b = string.byte(new, i), string.byte(stored, i)
+    if a ~= b then
+      newer = a > b
+      break
+    end
+  end
+  if not newer then
+    return 0
+  end
+end
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] == '' then
+  redis.call('PERSIST', KEYS[1])
+elseif existed == 0 then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+else
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3], 'GT')
+end
+return 1
+";
+
+/// Create a table, or update its TTL and keep its generation (and so its values).
+///
+/// `KEYS[1]` the registry; `ARGV[1]` the table field; `ARGV[2]` the TTL in microseconds
+/// or `-`; `ARGV[3]` the counter field. Returns the table's generation.
+pub(crate) const CREATE_TABLE: &str = r"
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+local generation
+if entry then
+  generation = string.match(entry, '^(%d+) ')
+end
+if not generation then
+  generation = tostring(redis.call('HINCRBY', KEYS[1], ARGV[3], 1))
+end
+redis.call('HSET', KEYS[1], ARGV[1], generation .. ' ' .. ARGV[2])
+return generation
+";
+
+/// Delete a table: drop its registry entry and leave a tombstone naming the generation
+/// whose values the sweep removes.
+///
+/// `KEYS[1]` the registry; `ARGV[1]` the table field; `ARGV[2]` the tombstone field
+/// prefix. Returns 1 when it existed.
+pub(crate) const DELETE_TABLE: &str = r"
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if not entry then
+  return 0
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local generation = string.match(entry, '^(%d+) ')
+if generation then
+  redis.call('HSET', KEYS[1], ARGV[2] .. generation, ARGV[1])
+end
+return 1
+";
+
+/// Remove values of deleted table incarnations from one entity hash.
+///
+/// `KEYS[1]` the entity hash; `ARGV` pairs of (table field, 8-byte big-endian generation):
+/// a field is removed when its stored generation is at most the given one (a re-created
+/// table has a greater generation and keeps its values). Redis deletes the key with its
+/// last field. Returns the number of fields removed.
+pub(crate) const SWEEP: &str = r"
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local stored = redis.call('HGET', KEYS[1], ARGV[i])
+  if stored then
+    local gen = ARGV[i + 1]
+    local stale = true
+    for j = 1, 8 do
+      local a, b = string.byte(stored, j), string.byte(gen, j)
+      if a == nil then
+        break
+      end
+      if a ~= b then
+        stale = a < b
+        break
+      end
+    end
+    if stale then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+      removed = removed + 1
+    end
+  end
+end
+return removed
+";

@@ -1,0 +1,704 @@
+//! What is particular to the Redis store, on the real Redis: the factory's configuration,
+//! hostile names, the key layout as stored, Redis down and back, a 20 000-row batch, one
+//! round trip per multi-get, sweeping deleted tables and key expiry.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use common::{ensure_server, namespace_keys, store_in, NamespaceGuard, Proxy};
+use quiver_provider_redis::{
+    keys, RedisFactory, RedisOnlineStore, RedisOptions, EXPIRY_GRACE, ROUND_TRIP_TIMEOUT,
+};
+use quiver_provider_sdk::{
+    OnlineRead, OnlineRow, OnlineStore, OnlineTable, OnlineTableRef, OnlineValue, Provider,
+    ProviderError, ProviderFactory, ProviderHandle,
+};
+use serde_json::json;
+
+fn table(feature: &str, variant: &str) -> OnlineTableRef {
+    OnlineTableRef {
+        feature: feature.into(),
+        variant: variant.into(),
+    }
+}
+
+async fn create(store: &dyn OnlineStore, t: &OnlineTableRef, ttl: Option<Duration>) {
+    store
+        .create_table(&OnlineTable {
+            table: t.clone(),
+            ttl,
+        })
+        .await
+        .expect("create table");
+}
+
+fn micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap()
+}
+
+fn row(entity: &str, value: OnlineValue, us: i64) -> OnlineRow {
+    OnlineRow {
+        entity: entity.into(),
+        value,
+        event_time: micros(us),
+    }
+}
+
+fn present(value: OnlineValue, us: i64) -> OnlineRead {
+    OnlineRead::Present {
+        value,
+        event_time: micros(us),
+    }
+}
+
+fn redis_con() -> redis::Connection {
+    redis::Client::open(common::test_url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+async fn build(config: serde_json::Value) -> Result<Arc<dyn OnlineStore>, ProviderError> {
+    match RedisFactory.build(&config).await? {
+        ProviderHandle::Online(store) => Ok(store),
+        ProviderHandle::Offline(_) => panic!("the redis factory must build an online store"),
+    }
+}
+
+#[tokio::test]
+async fn factory_builds_from_the_core_config_shape() {
+    ensure_server();
+    let address = common::test_host_port();
+    let store = build(json!({"type": "redis", "address": address, "db": 0}))
+        .await
+        .expect("host:port");
+    assert_eq!(store.kind(), "redis");
+    let health = store.health().await;
+    assert!(health.healthy, "{health:?}");
+    assert!(health.latency < Duration::from_secs(2));
+
+    let store = build(json!({"address": format!("redis://{address}/1")}))
+        .await
+        .expect("redis:// URL with a db, no type, no db field");
+    assert!(store.health().await.healthy);
+
+    std::env::set_var("QUIVER_TEST_REDIS_UNUSED_PW", "");
+    build(json!({"type": "redis", "address": address, "db": 2,
+        "password": {"env": "QUIVER_TEST_REDIS_UNUSED_PW"}}))
+    .await
+    .expect("password from the environment");
+}
+
+#[tokio::test]
+async fn factory_rejects_bad_configuration_clearly() {
+    for (config, expected) in [
+        (
+            json!({"type": "redis", "address": ""}),
+            "`address` is empty",
+        ),
+        (
+            json!({"type": "redis", "address": "   "}),
+            "`address` is empty",
+        ),
+        (json!({"type": "redis"}), "missing field `address`"),
+        (json!({"type": "redis", "address": 6379}), "invalid type"),
+        (
+            json!({"type": "redis", "address": "h", "db": "zero"}),
+            "invalid type",
+        ),
+        (
+            json!({"type": "redis", "address": "h", "db": -1}),
+            "invalid value",
+        ),
+        (
+            json!({"type": "redis", "address": "h", "port": 1}),
+            "unknown field `port`",
+        ),
+        (
+            json!({"type": "postgres", "address": "h"}),
+            "expected `redis`",
+        ),
+        (
+            json!({"type": "redis", "address": "h:notaport"}),
+            "invalid port",
+        ),
+        (json!({"type": "redis", "address": "h:0"}), "invalid port"),
+        (
+            json!({"type": "redis", "address": "rediss://h:6380"}),
+            "TLS",
+        ),
+        (json!({"type": "redis", "address": "http://h"}), "scheme"),
+        (
+            json!({"type": "redis", "address": "::1:6379"}),
+            "[addr]:port",
+        ),
+        (
+            json!({"type": "redis", "address": "h", "password": {"env": "QUIVER_TEST_REDIS_NO_SUCH_VAR"}}),
+            "QUIVER_TEST_REDIS_NO_SUCH_VAR",
+        ),
+        (json!("redis://h"), "configuration"),
+    ] {
+        match build(config.clone()).await {
+            Err(ProviderError::InvalidConfig(message)) => assert!(
+                message.contains(expected),
+                "{config}: expected an error containing `{expected}`, got: {message}"
+            ),
+            Err(other) => panic!("{config}: expected InvalidConfig, got {other:?}"),
+            Ok(_) => panic!("{config}: expected InvalidConfig, got a store"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_reach_debug_output_or_errors() {
+    ensure_server();
+    let secret = "pa55-WORD-8d1e";
+    // A password of the wrong type.
+    let err = build(json!({"type": "redis", "address": "h", "password": 123_456_789}))
+        .await
+        .err()
+        .expect("a number is not a secret");
+    assert!(!err.to_string().contains("123456789"), "{err}");
+    // A password in the URL of an address that does not parse.
+    let err = build(json!({"type": "redis", "address": format!("redis://:{secret}@")}))
+        .await
+        .err()
+        .expect("no host");
+    assert!(!err.to_string().contains(secret), "{err}");
+    // Options and store Debug.
+    let options = RedisOptions {
+        address: format!("redis://user:{secret}@127.0.0.1:1"),
+        db: 0,
+        password: Some(secret.into()),
+        namespace: "n".into(),
+    };
+    assert!(!format!("{options:?}").contains(secret));
+    let store = RedisOnlineStore::connect(options).await.unwrap();
+    assert!(!format!("{store:?}").contains(secret));
+    // A password the server refuses (the test server has none, or another one): the
+    // error says so and does not repeat it.
+    let store = build(json!({"type": "redis", "address": common::test_host_port(),
+        "password": secret}))
+    .await
+    .expect("building does not connect");
+    let health = store.health().await;
+    assert!(
+        !health.healthy,
+        "a refused password is unhealthy: {health:?}"
+    );
+    assert!(!health.message.contains(secret), "{}", health.message);
+    let err = store
+        .multi_get(&[table("f", "v")], &["e".into()])
+        .await
+        .expect_err("refused credentials");
+    assert!(!err.to_string().contains(secret), "{err}");
+    assert!(
+        matches!(err, ProviderError::Unauthorized(_)),
+        "a refused password is Unauthorized: {err:?}"
+    );
+}
+
+const HOSTILE: &[&str] = &[
+    "",
+    "plain",
+    "a:b",
+    ":",
+    "{",
+    "}",
+    "{tag}x",
+    "}{",
+    "%3A",
+    "#next-generation",
+    "line\nbreak\r\n",
+    "nul\0byte",
+    "naïve café ✓ 🦀",
+    "*?[]\\",
+    " ",
+];
+
+#[tokio::test]
+async fn hostile_names_stay_apart_and_round_trip() {
+    let guard = NamespaceGuard::new();
+    // A hostile namespace too.
+    let namespace = format!("{}:{{ns}}\n*", guard.namespace);
+    let store = store_in(&namespace).await;
+    let tables: Vec<OnlineTableRef> = HOSTILE
+        .iter()
+        .flat_map(|f| [table(f, "v"), table("v", f), table(f, f)])
+        .collect();
+    let mut distinct = tables.clone();
+    distinct.dedup();
+    for t in &distinct {
+        create(&store, t, None).await;
+    }
+    // Names a naive `feature:variant` join would confuse.
+    let (ab_c, a_bc) = (table("a:b", "c"), table("a", "b:c"));
+    create(&store, &ab_c, None).await;
+    create(&store, &a_bc, None).await;
+    let entities: Vec<String> = HOSTILE.iter().map(|s| s.to_string()).collect();
+    for (t, tbl) in distinct.iter().enumerate() {
+        let rows: Vec<OnlineRow> = entities
+            .iter()
+            .enumerate()
+            .map(|(e, entity)| {
+                row(
+                    entity,
+                    OnlineValue::String(format!("{t}/{e}/{entity}")),
+                    (t * 100 + e) as i64,
+                )
+            })
+            .collect();
+        let report = store.write(tbl, &rows).await.expect("write hostile names");
+        assert_eq!(report.written, rows.len() as u64);
+    }
+    store
+        .write(&ab_c, &[row("a:b", OnlineValue::Int(1), 1)])
+        .await
+        .unwrap();
+    store
+        .write(&a_bc, &[row("a:b", OnlineValue::Int(2), 1)])
+        .await
+        .unwrap();
+
+    let answer = store.multi_get(&distinct, &entities).await.expect("read");
+    for (e, entity) in entities.iter().enumerate() {
+        for (t, _) in distinct.iter().enumerate() {
+            assert_eq!(
+                answer[e][t],
+                present(
+                    OnlineValue::String(format!("{t}/{e}/{entity}")),
+                    (t * 100 + e) as i64
+                ),
+                "entity {entity:?}, table {:?}",
+                distinct[t]
+            );
+        }
+    }
+    let answer = store
+        .multi_get(&[ab_c, a_bc], &["a:b".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        answer[0],
+        vec![
+            present(OnlineValue::Int(1), 1),
+            present(OnlineValue::Int(2), 1)
+        ]
+    );
+
+    // As stored: one hash per entity, each key parses back to its namespace and entity,
+    // and its only hash tag is the escaped entity.
+    let stored = namespace_keys(&namespace);
+    let mut parsed: Vec<String> = stored
+        .iter()
+        .filter_map(|k| keys::parse_entity_key(k))
+        .map(|(ns, entity)| {
+            assert_eq!(ns, namespace);
+            entity
+        })
+        .collect();
+    parsed.sort();
+    let mut expected = entities.clone();
+    expected.sort();
+    assert_eq!(parsed, expected, "one hash per entity: {stored:?}");
+    assert!(stored.contains(&keys::registry_key(&namespace)));
+    for key in &stored {
+        let open = key.find('{').unwrap();
+        let close = key.find('}').unwrap();
+        assert!(
+            close > open && !key[close + 1..].contains(['{', '}']),
+            "{key:?}"
+        );
+    }
+    let mut con = redis_con();
+    let fields: Vec<String> = redis::cmd("HKEYS")
+        .arg(keys::entity_key(&namespace, "a:b"))
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(fields.len(), distinct.len() + 2, "one field per table");
+    for field in &fields {
+        assert!(keys::parse_table_field(field).is_some(), "{field:?}");
+    }
+
+    // Clean up the hostile namespace ourselves (the guard knows only its own name).
+    drop(NamespaceGuard {
+        namespace: namespace.clone(),
+    });
+    assert!(namespace_keys(&namespace).is_empty());
+}
+
+#[tokio::test]
+async fn a_redis_that_is_not_listening_is_unreachable_within_the_bound() {
+    for address in ["127.0.0.1:1", "redis://127.0.0.1:1/0"] {
+        let store = RedisOnlineStore::connect(RedisOptions {
+            address: address.into(),
+            db: 0,
+            password: None,
+            namespace: "never".into(),
+        })
+        .await
+        .expect("connecting is lazy");
+        let bound = ROUND_TRIP_TIMEOUT + Duration::from_secs(1);
+        let t = table("f", "v");
+
+        let started = Instant::now();
+        let health = store.health().await;
+        assert!(!health.healthy && started.elapsed() < bound, "{health:?}");
+        assert!(health.message.contains("127.0.0.1:1"), "{}", health.message);
+
+        let started = Instant::now();
+        let err = store
+            .create_table(&OnlineTable {
+                table: t.clone(),
+                ttl: None,
+            })
+            .await
+            .expect_err("create");
+        assert!(matches!(err, ProviderError::Unreachable(_)), "{err:?}");
+        assert!(err.is_transient());
+
+        let err = store
+            .write(&t, &[row("e", OnlineValue::Null, 1)])
+            .await
+            .expect_err("write");
+        assert!(matches!(err, ProviderError::Unreachable(_)), "{err:?}");
+        let err = store
+            .multi_get(std::slice::from_ref(&t), &["e".into()])
+            .await
+            .expect_err("read");
+        assert!(matches!(err, ProviderError::Unreachable(_)), "{err:?}");
+        let err = store.delete_table(&t).await.expect_err("delete");
+        assert!(matches!(err, ProviderError::Unreachable(_)), "{err:?}");
+        assert!(
+            started.elapsed() < 4 * bound,
+            "four calls took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_store_recovers_by_itself_when_redis_comes_back() {
+    let guard = NamespaceGuard::new();
+    let proxy = Proxy::start().await;
+    let mut options = common::options(&guard.namespace);
+    options.address = proxy.address();
+    let store = RedisOnlineStore::connect(options).await.unwrap();
+    let t = table("f", "v");
+    create(&store, &t, None).await;
+    store
+        .write(&t, &[row("e", OnlineValue::Int(1), 1)])
+        .await
+        .unwrap();
+
+    proxy.cut();
+    let started = Instant::now();
+    let err = store
+        .multi_get(std::slice::from_ref(&t), &["e".into()])
+        .await
+        .expect_err("redis is gone");
+    assert!(matches!(err, ProviderError::Unreachable(_)), "{err:?}");
+    assert!(started.elapsed() < ROUND_TRIP_TIMEOUT + Duration::from_secs(1));
+    assert!(!store.health().await.healthy);
+
+    let _proxy = proxy.restore().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        match store
+            .multi_get(std::slice::from_ref(&t), &["e".into()])
+            .await
+        {
+            Ok(answer) => break answer,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("not yet back: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("the store did not recover within 10 s: {e}"),
+        }
+    };
+    assert_eq!(answer[0][0], present(OnlineValue::Int(1), 1));
+    assert!(store.health().await.healthy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_20k_rows_is_pipelined_and_exact() {
+    let guard = NamespaceGuard::new();
+    let proxy = Proxy::start().await;
+    let mut options = common::options(&guard.namespace);
+    options.address = proxy.address();
+    let store = RedisOnlineStore::connect(options).await.unwrap();
+    let t = table("amount", "v1");
+    create(&store, &t, None).await;
+    let rows: Vec<OnlineRow> = (0..20_000)
+        .map(|i| row(&format!("user-{i}"), OnlineValue::Float(i as f64 / 7.0), i))
+        .collect();
+
+    proxy.reset();
+    let started = Instant::now();
+    let report = store.write(&t, &rows).await.expect("write 20k rows");
+    let elapsed = started.elapsed();
+    assert_eq!((report.written, report.skipped_older), (20_000, 0));
+    assert_eq!(
+        proxy.round_trips(),
+        1 + 20_000 / 500,
+        "one registry read, then pipelines of 500 script calls"
+    );
+    eprintln!("20k rows written in {elapsed:?}");
+    let commands = proxy.commands();
+    let count = |name: &[u8]| {
+        commands
+            .iter()
+            .filter(|c| c[0].eq_ignore_ascii_case(name))
+            .count()
+    };
+    assert_eq!(count(b"HGET"), 1, "one registry read");
+    assert_eq!(
+        count(b"SCRIPT"),
+        40,
+        "one SCRIPT LOAD heading each pipeline"
+    );
+    assert_eq!(count(b"EVALSHA"), 20_000, "one script call per row");
+    assert_eq!(commands.len(), 1 + 40 + 20_000);
+
+    let report = store.write(&t, &rows).await.expect("rewrite");
+    assert_eq!(
+        (report.written, report.skipped_older),
+        (0, 20_000),
+        "replaying a batch is a no-op"
+    );
+    let entities: Vec<String> = rows.iter().map(|r| r.entity.clone()).collect();
+    let answer = store
+        .multi_get(std::slice::from_ref(&t), &entities)
+        .await
+        .unwrap();
+    for (i, read) in answer.iter().enumerate() {
+        assert_eq!(
+            read[0],
+            present(OnlineValue::Float(i as f64 / 7.0), i as i64)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_multi_get_of_100_entities_by_50_features_is_one_round_trip() {
+    let guard = NamespaceGuard::new();
+    let proxy = Proxy::start().await;
+    let mut options = common::options(&guard.namespace);
+    options.address = proxy.address();
+    let store = RedisOnlineStore::connect(options).await.unwrap();
+    let tables: Vec<OnlineTableRef> = (0..50)
+        .map(|f| table(&format!("feature_{f}"), "v1"))
+        .collect();
+    let entities: Vec<String> = (0..100).map(|e| format!("entity-{e}")).collect();
+    for (f, t) in tables.iter().enumerate() {
+        create(&store, t, None).await;
+        let rows: Vec<OnlineRow> = entities
+            .iter()
+            .enumerate()
+            .filter(|(e, _)| (e + f) % 3 != 0)
+            .map(|(e, entity)| row(entity, OnlineValue::Int((e * 1000 + f) as i64), 5))
+            .collect();
+        store.write(t, &rows).await.unwrap();
+    }
+    assert!(
+        store.health().await.healthy,
+        "connection set up before counting"
+    );
+
+    proxy.reset();
+    let answer = store.multi_get(&tables, &entities).await.unwrap();
+    assert_eq!(proxy.round_trips(), 1, "one round trip for 100 × 50");
+    let commands = proxy.commands();
+    assert_eq!(
+        commands.len(),
+        101,
+        "the registry read and one HMGET per entity"
+    );
+    assert!(commands.iter().all(|c| c[0].eq_ignore_ascii_case(b"HMGET")));
+    assert_eq!(
+        commands[0][1],
+        keys::registry_key(&guard.namespace).as_bytes()
+    );
+    for (e, read) in answer.iter().enumerate() {
+        for (f, value) in read.iter().enumerate() {
+            let expected = if (e + f) % 3 != 0 {
+                present(OnlineValue::Int((e * 1000 + f) as i64), 5)
+            } else {
+                OnlineRead::Missing
+            };
+            assert_eq!(value, &expected, "entity {e} feature {f}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn deleted_tables_are_invisible_at_once_and_swept_from_every_hash() {
+    let guard = NamespaceGuard::new();
+    let store = store_in(&guard.namespace).await;
+    let (doomed, kept) = (table("doomed", "v1"), table("kept", "v1"));
+    create(&store, &doomed, None).await;
+    create(&store, &kept, None).await;
+    let rows: Vec<OnlineRow> = (0..1_200)
+        .map(|i| row(&format!("e{i}"), OnlineValue::Int(i), i))
+        .collect();
+    store.write(&doomed, &rows).await.unwrap();
+    store.write(&kept, &rows[..600]).await.unwrap();
+    assert_eq!(namespace_keys(&guard.namespace).len(), 1 + 1_200);
+
+    store.delete_table(&doomed).await.unwrap();
+    create(&store, &doomed, None).await;
+    // The re-created table is empty at once, before any sweep.
+    let answer = store
+        .multi_get(std::slice::from_ref(&doomed), &["e1".into()])
+        .await
+        .unwrap();
+    assert_eq!(answer[0][0], OnlineRead::Missing);
+    // A write to the new incarnation beats the old value even with an older event time.
+    store
+        .write(&doomed, &[row("e5", OnlineValue::Bool(true), 0)])
+        .await
+        .unwrap();
+
+    // Sweep explicitly (the background one may be running too: both are idempotent).
+    store.sweep_deleted_tables().await.expect("sweep");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = namespace_keys(&guard.namespace).len();
+        if left == 1 + 600 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} keys left after the sweep"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = store
+        .multi_get(
+            &[doomed.clone(), kept.clone()],
+            &["e5".into(), "e700".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        answer[0][0],
+        present(OnlineValue::Bool(true), 0),
+        "new incarnation kept"
+    );
+    assert_eq!(
+        answer[0][1],
+        present(OnlineValue::Int(5), 5),
+        "other table kept"
+    );
+    assert_eq!(answer[1], vec![OnlineRead::Missing, OnlineRead::Missing]);
+    let mut con = redis_con();
+    let registry: Vec<String> = redis::cmd("HKEYS")
+        .arg(keys::registry_key(&guard.namespace))
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        !registry.iter().any(|f| f.starts_with("#deleted:")),
+        "tombstones removed after the sweep: {registry:?}"
+    );
+    let report = store.sweep_deleted_tables().await.unwrap();
+    assert_eq!(report.tables, 0, "nothing left to sweep");
+}
+
+#[tokio::test]
+async fn key_expiry_follows_the_longest_lived_value() {
+    let guard = NamespaceGuard::new();
+    let store = store_in(&guard.namespace).await;
+    let (short, none) = (table("short", "v"), table("none", "v"));
+    create(&store, &short, Some(Duration::from_secs(60))).await;
+    create(&store, &none, None).await;
+    let now = Utc::now().timestamp_micros();
+    let mut con = redis_con();
+    let pttl = |con: &mut redis::Connection, entity: &str| -> i64 {
+        redis::cmd("PTTL")
+            .arg(keys::entity_key(&guard.namespace, entity))
+            .query(con)
+            .unwrap()
+    };
+    let grace_ms = EXPIRY_GRACE.as_millis() as i64;
+
+    store
+        .write(&short, &[row("a", OnlineValue::Int(1), now)])
+        .await
+        .unwrap();
+    let a = pttl(&mut con, "a");
+    assert!(
+        (grace_ms + 50_000..=grace_ms + 60_000).contains(&a),
+        "fresh value: ttl + grace, got {a} ms"
+    );
+    store
+        .write(
+            &short,
+            &[row("old", OnlineValue::Int(1), now - 3_600_000_000)],
+        )
+        .await
+        .unwrap();
+    let old = pttl(&mut con, "old");
+    assert!(
+        (grace_ms - 10_000..=grace_ms).contains(&old),
+        "already past its TTL: kept for the grace, got {old} ms"
+    );
+    assert_eq!(
+        store
+            .multi_get(std::slice::from_ref(&short), &["old".into()])
+            .await
+            .unwrap()[0][0],
+        OnlineRead::Expired {
+            event_time: micros(now - 3_600_000_000)
+        }
+    );
+
+    // A value without TTL makes the hash persistent; a later TTL write does not undo it.
+    store
+        .write(&none, &[row("a", OnlineValue::Int(2), now)])
+        .await
+        .unwrap();
+    assert_eq!(pttl(&mut con, "a"), -1);
+    store
+        .write(&short, &[row("a", OnlineValue::Int(3), now + 1)])
+        .await
+        .unwrap();
+    assert_eq!(pttl(&mut con, "a"), -1);
+}
+
+#[tokio::test]
+async fn failed_calls_leave_nothing_behind() {
+    let guard = NamespaceGuard::new();
+    let store = store_in(&guard.namespace).await;
+    let ghost = table("ghost", "v");
+    let err = store
+        .write(&ghost, &[row("e", OnlineValue::Int(1), 1)])
+        .await
+        .expect_err("missing table");
+    assert!(
+        matches!(err, ProviderError::NotFound(ref m) if m.contains("ghost")),
+        "{err:?}"
+    );
+    assert!(
+        namespace_keys(&guard.namespace).is_empty(),
+        "no key written"
+    );
+
+    // Bytes another program put in one of our fields are reported, not guessed at.
+    let t = table("t", "v");
+    create(&store, &t, None).await;
+    let mut con = redis_con();
+    let _: () = redis::cmd("HSET")
+        .arg(keys::entity_key(&guard.namespace, "bad"))
+        .arg(keys::table_field("t", "v"))
+        .arg("garbage")
+        .query(&mut con)
+        .unwrap();
+    let err = store
+        .multi_get(std::slice::from_ref(&t), &["bad".into()])
+        .await
+        .expect_err("corrupt value");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+}
