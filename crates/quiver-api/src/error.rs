@@ -15,6 +15,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use quiver_core::DocumentError;
 use quiver_metadata::StoreError;
+use quiver_runtime::sdk::ProviderError;
 use quiver_runtime::RuntimeError;
 use serde::Serialize;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -65,8 +66,12 @@ pub enum ErrorCode {
     /// The data is not built yet (pending or running) or its build failed; the detail
     /// names the status.
     NotReady,
-    /// A provider failed or cannot be used (unreachable, compiled out, misconfigured).
+    /// A provider failed or cannot be used (compiled out, misconfigured, refused the
+    /// query or the credentials).
     ProviderError,
+    /// A provider cannot be reached or timed out (an online store that is down): retry
+    /// later, as `Retry-After` says; the server recovers by itself once it is back.
+    ProviderUnavailable,
     /// The metadata store does not answer or is busy; retry later.
     StoreUnavailable,
     /// A bug or corrupt data; the cause is in the server log.
@@ -95,7 +100,9 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::StoreUnavailable | ErrorCode::ProviderUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -120,6 +127,7 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::ProviderError => "provider_error",
+            ErrorCode::ProviderUnavailable => "provider_unavailable",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -213,7 +221,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if self.code == ErrorCode::StoreUnavailable {
+        if matches!(
+            self.code,
+            ErrorCode::StoreUnavailable | ErrorCode::ProviderUnavailable
+        ) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
@@ -294,6 +305,13 @@ impl From<RuntimeError> for ApiError {
             }
             // Provider messages never carry secrets (the SDK's contract), and name the
             // provider so an operator knows where to look.
+            error @ RuntimeError::Provider {
+                source: ProviderError::Unreachable(_),
+                ..
+            } => {
+                tracing::warn!(%error, "provider unavailable");
+                ApiError::new(ErrorCode::ProviderUnavailable, error.to_string())
+            }
             error @ RuntimeError::Provider { .. } => {
                 tracing::warn!(%error, "provider error");
                 ApiError::new(ErrorCode::ProviderError, error.to_string())

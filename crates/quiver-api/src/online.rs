@@ -30,7 +30,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/features/{name}/{variant}/parity", post(parity))
 }
 
-problem_responses!(ParityErrors: InvalidPath, InvalidRequest, NotFound, NotReady, ProviderError);
+problem_responses!(ParityErrors: InvalidPath, InvalidRequest, NotFound, NotReady, ProviderError, ProviderUnavailable);
 
 /// Check a materialized feature's online values against the offline store
 ///
@@ -69,7 +69,7 @@ async fn parity(
     Ok(Json(state.runtime.parity(&reference).await?))
 }
 
-problem_responses!(OnlineErrors: InvalidRequest, LimitExceeded, MalformedBody, UnsupportedMediaType, NotFound, NotReady, ProviderError);
+problem_responses!(OnlineErrors: InvalidRequest, LimitExceeded, MalformedBody, UnsupportedMediaType, NotFound, NotReady, ProviderError, ProviderUnavailable);
 
 /// Read online feature values
 ///

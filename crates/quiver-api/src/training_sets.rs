@@ -35,7 +35,7 @@ pub(crate) struct DataParams {
     format: Option<String>,
 }
 
-problem_responses!(DataErrors: InvalidQuery, InvalidPath, NotFound, NotReady, ProviderError);
+problem_responses!(DataErrors: InvalidQuery, InvalidPath, NotFound, NotReady, ProviderError, ProviderUnavailable);
 
 /// Download a training set
 ///

@@ -1,0 +1,173 @@
+//! Faults of the serving path, against real processes: a Redis online store stopped while
+//! `quiver serve` is serving answers `503 provider_unavailable` with `Retry-After` within
+//! a bounded time (not a hang, not a 500), and once Redis is back on the same port the
+//! server answers again by itself, without a restart.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use quiver_e2e::{ensure_service, http_post_json, write_file, Quiver};
+use serde_json::{json, Value};
+
+/// The longest a request may take to report the store down: the Redis provider's 2 s
+/// connect and response timeouts, with room for a loaded machine.
+const BOUND: Duration = Duration::from_secs(8);
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A Redis server of our own on `port`, so stopping it disturbs no other test. It keeps
+/// an append-only file in `dir`, fsynced on every write, as a production Redis would, so
+/// it comes back with its data after a `kill -9`.
+fn start_redis(port: u16, dir: &Path) -> Child {
+    // The machine's Redis package provides the binary; make sure it is installed.
+    ensure_service(6379, "Redis");
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server (installed by scripts/services.sh)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on {port} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+const DEFINITIONS: &str = r#"kind: provider
+name: local
+owner: e2e
+config: {type: files, root: ./data}
+---
+kind: provider
+name: online
+owner: e2e
+config: {type: redis, address: "127.0.0.1:PORT"}
+---
+kind: entity
+name: user
+owner: e2e
+---
+kind: source
+name: tx
+variant: v1
+owner: e2e
+provider: local
+file: {path: tx.csv}
+---
+kind: feature
+name: amount
+variant: v1
+owner: e2e
+entity: user
+source: tx
+value_column: amount
+value_type: float64
+timestamp_column: ts
+online_provider: online
+"#;
+
+fn online(url: &str) -> (u16, Value, Duration) {
+    let request = json!({"entities": {"user": ["u1", "u2"]}, "features": ["amount"]});
+    let started = Instant::now();
+    let (status, body) =
+        http_post_json(url, "/api/v1/online-features", &request.to_string()).unwrap();
+    let elapsed = started.elapsed();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        elapsed,
+    )
+}
+
+#[test]
+fn redis_down_while_serving_is_a_quick_503_and_service_resumes_when_it_is_back() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(
+        dir.join("data/tx.csv"),
+        "user,amount,ts\nu1,1.50,2026-01-01T00:00:00Z\nu2,2.50,2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut redis = start_redis(port, dir);
+    let defs = write_file(
+        dir,
+        "defs.yaml",
+        &DEFINITIONS.replace("PORT", &port.to_string()),
+    );
+    let q = Quiver::new(env!("CARGO_BIN_EXE_quiver-under-test"));
+    let data_dir = dir.join(".quiver");
+    let server = q.serve_in(dir, &["--data-dir", data_dir.to_str().unwrap()]);
+    let remote = ["--server", server.url.as_str()];
+    let run = |args: &[&str]| {
+        let all: Vec<&str> = args.iter().chain(remote.iter()).copied().collect();
+        q.run_in(dir, &all)
+    };
+    run(&["apply", "-f", defs.to_str().unwrap()]).success();
+    run(&["jobs", "wait", "--timeout", "60s"]).success();
+    let (status, body, _) = online(&server.url);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["values"][0]["value"], 1.5, "{body}");
+
+    // Redis goes away: every request is a clear 503 within the bound.
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    for attempt in 0..3 {
+        let (status, body, elapsed) = online(&server.url);
+        assert_eq!(status, 503, "attempt {attempt}: {body}");
+        assert_eq!(body["code"], "provider_unavailable", "{body}");
+        eprintln!("attempt {attempt}: 503 after {elapsed:?}");
+        assert!(
+            body["detail"].as_str().unwrap_or("").contains("online"),
+            "the detail names the provider: {body}"
+        );
+        assert!(
+            elapsed < BOUND,
+            "attempt {attempt}: answered after {elapsed:?}, bound {BOUND:?}"
+        );
+    }
+
+    // Redis is back with its data: the same server answers again, without a restart.
+    let mut redis = start_redis(port, dir);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (status, body, _) = online(&server.url);
+        if status == 200 {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after Redis came back: {status} {body}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        body["results"][0]["values"][0]["status"], "present",
+        "{body}"
+    );
+    assert_eq!(body["results"][1]["values"][0]["value"], 2.5, "{body}");
+    redis.kill().ok();
+    redis.wait().ok();
+}
