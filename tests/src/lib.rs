@@ -258,6 +258,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id (it appears in the lease owner of the jobs it runs).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: no shutdown, no lease release — a crash.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").clone()

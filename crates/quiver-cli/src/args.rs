@@ -75,6 +75,23 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the URL is logged).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     pub listen: String,
+
+    /// How long a claimed job stays with this replica without a heartbeat (renewed every
+    /// third of it): after a crash, another replica takes the job over once it expires.
+    #[arg(long, value_name = "DURATION", default_value = "30s", env = "QUIVER_JOB_LEASE", value_parser = parse_lease)]
+    pub job_lease: Duration,
+}
+
+/// A lease between 1 s and 1 h: shorter would let a busy replica lose jobs it is still
+/// running; longer would leave a crashed replica's jobs stuck for too long.
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    let lease = parse_duration(text)?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&lease) {
+        return Err(format!(
+            "`{text}` is outside 1s..1h; a lease renews every third of its length"
+        ));
+    }
+    Ok(lease)
 }
 
 /// Which store a command talks to: a server over HTTP, or the store itself in-process.

@@ -35,7 +35,10 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
 
     let runtime = Arc::new(crate::runtime::build(store, &args.store.data_dir)?);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let coordinator = runtime.coordinator(CoordinatorConfig::default());
+    let coordinator = runtime.coordinator(CoordinatorConfig {
+        lease: args.job_lease,
+        ..CoordinatorConfig::default()
+    });
     let jobs = tokio::spawn(async move { coordinator.run(stop_rx).await });
 
     let state = quiver_api::AppState::with_runtime(runtime);
