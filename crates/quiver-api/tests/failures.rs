@@ -138,6 +138,9 @@ impl MetadataStore for BrokenStore {
     ) -> Result<(), StoreError> {
         self.fail()
     }
+    async fn catalog_version(&self) -> Result<(i64, i64), StoreError> {
+        self.fail()
+    }
     async fn watermarks(
         &self,
     ) -> Result<Vec<(ResourceId, chrono::DateTime<chrono::Utc>)>, StoreError> {

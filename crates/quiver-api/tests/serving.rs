@@ -558,3 +558,36 @@ async fn metrics_expose_latency_per_route_store_reads_jobs_and_freshness() {
         "a raw path leaked into labels:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn features_are_resolved_once_per_catalog_change() {
+    let s = Serving::new().await;
+    s.run_jobs().await;
+    for _ in 0..5 {
+        let r = s
+            .online(json!({"features": ["avg_amount"], "entities": {"user": ["u1"]}}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let stats = s.runtime.feature_cache_stats();
+    assert_eq!((stats.misses, stats.hits), (1, 4), "{stats:?}");
+
+    // A change in the catalog (here: the feature failed, as another replica's job could
+    // record) is seen within one catalog check, without a restart.
+    s.runtime
+        .store()
+        .set_status(
+            &quiver_core::ResourceId::new(quiver_core::Kind::Feature, "avg_amount", "v1"),
+            quiver_core::Status::Failed,
+            Some("online store disk full"),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(quiver_runtime::CATALOG_CHECK + Duration::from_millis(100)).await;
+    let r = s
+        .online(json!({"features": ["avg_amount"], "entities": {"user": ["u1"]}}))
+        .await;
+    let detail = r.problem(409, "not_ready");
+    assert!(detail.contains("online store disk full"), "{detail}");
+    assert_eq!(s.runtime.feature_cache_stats().misses, 2);
+}

@@ -1067,6 +1067,15 @@ impl MetadataStore for PostgresStore {
         }
     }
 
+    async fn catalog_version(&self) -> Result<(i64, i64), StoreError> {
+        // Every change bumps a row's revision, and a new row adds one: the pair only grows.
+        Ok(sqlx::query_as(
+            "SELECT count(*)::bigint, coalesce(sum(revision), 0)::bigint FROM resources",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn watermarks(
         &self,
     ) -> Result<Vec<(ResourceId, chrono::DateTime<chrono::Utc>)>, StoreError> {

@@ -1157,6 +1157,15 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn catalog_version(&self) -> Result<(i64, i64), StoreError> {
+        // Every change bumps a row's revision, and a new row adds one: the pair only grows.
+        Ok(
+            sqlx::query_as("SELECT count(*), coalesce(sum(revision), 0) FROM resources")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
     async fn watermarks(
         &self,
     ) -> Result<Vec<(ResourceId, chrono::DateTime<chrono::Utc>)>, StoreError> {

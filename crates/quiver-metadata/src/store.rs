@@ -122,6 +122,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn advance_watermark(&self, id: &ResourceId, to: DateTime<Utc>)
         -> Result<(), StoreError>;
 
+    /// A value that changes whenever any resource is created or changes (definition,
+    /// status, default variant): caches of resolved definitions compare it to know when
+    /// to resolve again. One cheap query.
+    async fn catalog_version(&self) -> Result<(i64, i64), StoreError>;
+
     /// Every feature's watermark (for freshness metrics).
     async fn watermarks(&self) -> Result<Vec<(ResourceId, DateTime<Utc>)>, StoreError>;
 

@@ -1616,6 +1616,16 @@ mod cases {
             Some(micros(t2))
         );
         let missing = ResourceId::new(Kind::Feature, "nope", "v1");
+        // The catalog version moves with every status change, not with watermarks.
+        let before = store.catalog_version().await.unwrap();
+        store.advance_watermark(&fresh, t2).await.unwrap();
+        assert_eq!(store.catalog_version().await.unwrap(), before);
+        store
+            .set_status(&fresh, Status::Failed, Some("boom"))
+            .await
+            .unwrap();
+        let after = store.catalog_version().await.unwrap();
+        assert!(after > before, "{before:?} → {after:?}");
         let err = store.advance_watermark(&missing, t1).await.unwrap_err();
         assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     }

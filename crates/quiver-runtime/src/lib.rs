@@ -34,8 +34,8 @@ pub use providers::{default_registry, Providers, RegistryOptions};
 pub use quiver_provider_sdk::{self as sdk, HealthReport, ProviderRegistry};
 pub use resolve::Resolver;
 pub use serving::{
-    EntityFeatures, FeatureValue, OnlineFeaturesRequest, OnlineFeaturesResponse, ValueStatus,
-    MAX_ENTITIES, MAX_FEATURES,
+    EntityFeatures, FeatureCacheStats, FeatureValue, OnlineFeaturesRequest, OnlineFeaturesResponse,
+    ValueStatus, CATALOG_CHECK, MAX_ENTITIES, MAX_FEATURES,
 };
 
 /// What the server shares between its API and its job coordinator.
@@ -44,6 +44,8 @@ pub struct Runtime {
     providers: Providers,
     resolver: Resolver,
     metrics: Arc<Metrics>,
+    /// Online serving's resolved features (see [`serving`]).
+    features: serving::FeatureCache,
 }
 
 /// A training set ready to download.
@@ -60,6 +62,7 @@ impl Runtime {
             resolver: Resolver::new(store.clone()),
             store,
             metrics: Arc::new(Metrics::new()),
+            features: serving::FeatureCache::default(),
         }
     }
 

@@ -5,8 +5,20 @@
 //! result row is one entity's feature vector, which is what a model scores. Limits keep
 //! a request's cost bounded: at most [`MAX_ENTITIES`] ids and [`MAX_FEATURES`] features
 //! (larger requests are refused with `limit_exceeded`; split them).
+//!
+//! Feature references are resolved once per catalog change, not per request: resolved
+//! features (definition and status) are kept in a [`FeatureCache`] that is dropped when
+//! the store's [`catalog_version`](quiver_metadata::MetadataStore::catalog_version)
+//! moves. The version is read at most every [`CATALOG_CHECK`] per replica, so a request
+//! on a warm cache touches the metadata store at most once per interval, and a change
+//! made through any replica (a new variant, a failed materialization) is seen within it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use quiver_core::FeatureDef;
+use quiver_metadata::ResourceRecord;
 
 use chrono::{DateTime, Utc};
 use quiver_core::{ResourceRef, Status};
@@ -17,6 +29,32 @@ use utoipa::ToSchema;
 use crate::convert::value_json;
 use crate::resolve::online_table;
 use crate::{Runtime, RuntimeError};
+
+/// How often a replica asks the store whether the catalog changed.
+pub const CATALOG_CHECK: Duration = Duration::from_millis(500);
+
+/// Resolved features by reference text (`name` or `name:variant`), valid for one
+/// catalog version.
+#[derive(Default)]
+pub(crate) struct FeatureCache {
+    inner: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    version: Option<(i64, i64)>,
+    checked: Option<Instant>,
+    entries: HashMap<String, (ResourceRecord, FeatureDef)>,
+    hits: u64,
+    misses: u64,
+}
+
+/// Resolutions served from the cache and from the store, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FeatureCacheStats {
+    pub hits: u64,
+    pub misses: u64,
+}
 
 /// Most entity ids in one online request.
 pub const MAX_ENTITIES: usize = 1_000;
@@ -137,6 +175,68 @@ fn validate(request: &OnlineFeaturesRequest) -> Result<(&str, &[String]), Runtim
 }
 
 impl Runtime {
+    /// How online serving's feature resolutions were answered so far.
+    pub fn feature_cache_stats(&self) -> FeatureCacheStats {
+        let state = self
+            .features
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        FeatureCacheStats {
+            hits: state.hits,
+            misses: state.misses,
+        }
+    }
+
+    /// The feature `reference` names, from the cache while the catalog is unchanged.
+    async fn cached_feature(
+        &self,
+        reference: &ResourceRef,
+    ) -> Result<(ResourceRecord, FeatureDef), RuntimeError> {
+        let due = {
+            let state = self
+                .features
+                .inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            state.checked.is_none_or(|t| t.elapsed() >= CATALOG_CHECK)
+        };
+        if due {
+            let version = self.store().catalog_version().await?;
+            let mut state = self
+                .features
+                .inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if state.version != Some(version) {
+                state.entries.clear();
+                state.version = Some(version);
+            }
+            state.checked = Some(Instant::now());
+        }
+        let key = reference.to_string();
+        {
+            let mut state = self
+                .features
+                .inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(hit) = state.entries.get(&key).cloned() {
+                state.hits += 1;
+                return Ok(hit);
+            }
+        }
+        let resolved = self.resolver().feature(reference).await?;
+        let mut state = self
+            .features
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        state.misses += 1;
+        state.entries.insert(key, resolved.clone());
+        Ok(resolved)
+    }
+
     /// Serve `request`: values with a status per entity × feature.
     ///
     /// # Errors
@@ -159,16 +259,12 @@ impl Runtime {
                     text.escape_debug()
                 ))
             })?;
-            let (record, feature) =
-                self.resolver()
-                    .feature(&reference)
-                    .await
-                    .map_err(|e| match e {
-                        RuntimeError::NotFound(_) => {
-                            RuntimeError::NotFound(format!("unknown feature `{reference}`"))
-                        }
-                        other => other,
-                    })?;
+            let (record, feature) = self.cached_feature(&reference).await.map_err(|e| match e {
+                RuntimeError::NotFound(_) => {
+                    RuntimeError::NotFound(format!("unknown feature `{reference}`"))
+                }
+                other => other,
+            })?;
             let name = format!("{}:{}", feature.name, feature.variant);
             if feature.entity != entity {
                 return Err(RuntimeError::InvalidRequest(format!(
