@@ -114,6 +114,33 @@ async fn unknown_field_is_refused() {
 }
 
 #[tokio::test]
+async fn bad_materialization_schedules_are_refused_and_nothing_is_stored() {
+    let api = TestApi::new().await;
+    let feature = |materialization: &str| {
+        format!(
+            "kind: provider\nname: online\nowner: o\nconfig: {{type: embedded}}\n---\n\
+             kind: provider\nname: local\nowner: o\nconfig: {{type: files, root: ./data}}\n---\n\
+             kind: entity\nname: user\nowner: o\n---\n\
+             kind: source\nname: tx\nvariant: v1\nowner: o\nprovider: local\nfile: {{path: tx.csv}}\n---\n\
+             kind: feature\nname: f\nvariant: v1\nowner: o\nentity: user\nsource: tx\n\
+             value_column: amount\nvalue_type: float64\ntimestamp_column: ts\n\
+             online_provider: online\nmaterialization: {materialization}\n"
+        )
+    };
+    for (bad, expected) in [
+        ("{schedule: 'every 5 minutes'}", "five fields"),
+        ("{schedule: '61 * * * *'}", "five fields"),
+        ("{schedule: '0 0 * * * *'}", "five fields"),
+        ("{schedule: ''}", "must not be empty"),
+        ("{schedule: '* * * * *', lookback: 0s}", "greater than zero"),
+        ("{schedul: '* * * * *'}", "unknown field `schedul`"),
+    ] {
+        let detail = refused_yaml(&api, &feature(bad), "invalid_definition").await;
+        assert!(detail.contains(expected), "{bad}: {detail}");
+    }
+}
+
+#[tokio::test]
 async fn unknown_provider_type_is_refused() {
     let api = TestApi::new().await;
     let yaml = "kind: provider\nname: db\nowner: platform\nconfig: {type: mysql, host: h}\n";
