@@ -1188,8 +1188,18 @@ impl MetadataStore for SqliteStore {
 }
 
 impl SqliteStore {
-    /// One write transaction (SQLite's single writer makes it exclusive).
+    /// One write transaction (SQLite's single writer makes it exclusive), taken only
+    /// when a read shows something is due: every replica polls this each second.
     async fn enqueue_due_once(&self, at: DateTime<Utc>) -> Result<Vec<Job>, StoreError> {
+        let any_due: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM schedules WHERE next_run_at IS NOT NULL AND next_run_at <= $1)",
+        )
+        .bind(ts(at))
+        .fetch_one(&self.reader)
+        .await?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         let due: Vec<(String, String, String, String)> = sqlx::query_as(
             "SELECT resource_kind, resource_name, resource_variant, cron FROM schedules \
