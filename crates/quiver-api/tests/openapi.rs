@@ -1,49 +1,56 @@
-//! The committed OpenAPI document (`openapi/openapi.json`) matches the code.
+//! The committed OpenAPI documents (`openapi/openapi.json`, and the same document as
+//! `openapi/openapi.yaml` for tools that look for YAML) match the code.
 //!
-//! Regenerate it with `QUIVER_UPDATE_OPENAPI=1 cargo test -p quiver-api --test openapi`.
+//! Regenerate them with `QUIVER_UPDATE_OPENAPI=1 cargo test -p quiver-api --test openapi`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde_json::Value;
 
-fn committed_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi/openapi.json")
+fn committed_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../openapi")
+        .join(file)
 }
 
-fn generated() -> String {
-    let mut text = quiver_api::openapi()
-        .to_pretty_json()
-        .expect("the document serializes");
-    text.push('\n');
-    text
+/// `(file name, its expected text)` for each committed form of the document.
+fn generated() -> [(&'static str, String); 2] {
+    let document = quiver_api::openapi();
+    let mut json = document.to_pretty_json().expect("the document serializes");
+    json.push('\n');
+    // The struct itself, so the fields keep the document's order (`openapi` first).
+    let yaml = serde_yaml::to_string(&document).expect("the document serializes as YAML");
+    [("openapi.json", json), ("openapi.yaml", yaml)]
 }
 
 #[test]
 fn openapi_document_is_up_to_date() {
-    let path = committed_path();
-    let generated = generated();
-    if std::env::var("QUIVER_UPDATE_OPENAPI").as_deref() == Ok("1") {
-        std::fs::write(&path, &generated).expect("write openapi/openapi.json");
-        return;
+    for (file, generated) in generated() {
+        let path = committed_path(file);
+        if std::env::var("QUIVER_UPDATE_OPENAPI").as_deref() == Ok("1") {
+            std::fs::write(&path, &generated)
+                .unwrap_or_else(|e| panic!("write openapi/{file}: {e}"));
+            continue;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed == generated {
+            continue;
+        }
+        let (line, ours, theirs) = committed
+            .lines()
+            .zip(generated.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+            .map(|(i, (a, b))| (i + 1, a.to_string(), b.to_string()))
+            .unwrap_or_else(|| {
+                let n = committed.lines().count().min(generated.lines().count());
+                (n + 1, "(end of file)".into(), "(end of file)".into())
+            });
+        panic!(
+            "openapi/{file} is out of date with the code (first difference at line {line}:\n  committed: {ours}\n  generated: {theirs}\n); regenerate it with\n  QUIVER_UPDATE_OPENAPI=1 cargo test -p quiver-api --test openapi\nand commit the result"
+        );
     }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    if committed == generated {
-        return;
-    }
-    let (line, ours, theirs) = committed
-        .lines()
-        .zip(generated.lines())
-        .enumerate()
-        .find(|(_, (a, b))| a != b)
-        .map(|(i, (a, b))| (i + 1, a.to_string(), b.to_string()))
-        .unwrap_or_else(|| {
-            let n = committed.lines().count().min(generated.lines().count());
-            (n + 1, "(end of file)".into(), "(end of file)".into())
-        });
-    panic!(
-        "openapi/openapi.json is out of date with the code (first difference at line {line}:\n  committed: {ours}\n  generated: {theirs}\n); regenerate it with\n  QUIVER_UPDATE_OPENAPI=1 cargo test -p quiver-api --test openapi\nand commit the result"
-    );
 }
 
 #[test]
