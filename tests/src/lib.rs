@@ -308,34 +308,32 @@ impl Drop for Server {
 
 /// A plain HTTP/1.0 GET: `(status, body)`. Enough for probes; the CLI is the real client.
 pub fn http_get(base: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let host = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:.80}")))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    http_exchange(base, Duration::from_secs(10), |host| {
+        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")
+    })
 }
 
 /// A plain HTTP/1.0 POST of a JSON body: `(status, body)`.
 pub fn http_post_json(base: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http_exchange(base, Duration::from_secs(60), |host| {
+        format!(
+            "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    })
+}
+
+/// Send the request `request(host)` to `base` and read the whole answer (HTTP/1.0: the
+/// server closes the connection after it).
+fn http_exchange(
+    base: &str,
+    timeout: Duration,
+    request: impl FnOnce(&str) -> String,
+) -> std::io::Result<(u16, String)> {
     let host = base.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(request(host).as_bytes())?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let status = response
@@ -372,12 +370,80 @@ pub fn ensure_service(port: u16, what: &str) {
     );
 }
 
+/// A local port nothing listens on (it was free a moment ago).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    listener.local_addr().expect("local address").port()
+}
+
 /// A closed local port: connecting to it is refused.
 pub fn closed_port_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
-    let port = listener.local_addr().expect("local address").port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
+    format!("http://127.0.0.1:{}", free_port())
+}
+
+/// A `redis-server` of a test's own on 127.0.0.1, so stopping it or filling it disturbs
+/// no other test. Killed when dropped.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    /// Start on a free port, files in `dir`. With `append_only`, every write is fsynced to
+    /// an append-only file, as in production, so a restart after `kill -9` keeps the data;
+    /// without, it keeps nothing.
+    pub fn start(dir: &Path, append_only: bool) -> Self {
+        RedisServer::start_on(free_port(), dir, append_only)
+    }
+
+    /// [`RedisServer::start`] on a given port (to come back where clients expect it).
+    pub fn start_on(port: u16, dir: &Path, append_only: bool) -> Self {
+        // The machine's Redis package provides the binary; services.sh installs it.
+        ensure_service(6379, "Redis");
+        let persistence: &[&str] = if append_only {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(persistence)
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (installed by scripts/services.sh)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        RedisServer { child, port }
+    }
+
+    /// `kill -9`, and wait for it to be gone.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Everything a store holds as the CLI shows it: every kind (all variants) and the jobs.

@@ -3,57 +3,17 @@
 //! a bounded time (not a hang, not a 500), and once Redis is back on the same port the
 //! server answers again by itself, without a restart.
 
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use quiver_e2e::{ensure_service, http_post_json, write_file, Quiver};
+use quiver_e2e::{ensure_service, free_port, http_post_json, write_file, Quiver, RedisServer};
 use serde_json::{json, Value};
 
 /// The longest a request may take to report the store down: the Redis provider's 2 s
 /// connect and response timeouts, with room for a loaded machine.
 const BOUND: Duration = Duration::from_secs(8);
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// A Redis server of our own on `port`, so stopping it disturbs no other test. It keeps
-/// an append-only file in `dir`, fsynced on every write, as a production Redis would, so
-/// it comes back with its data after a `kill -9`.
-fn start_redis(port: u16, dir: &Path) -> Child {
-    // The machine's Redis package provides the binary; make sure it is installed.
-    ensure_service(6379, "Redis");
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args([
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start redis-server (installed by scripts/services.sh)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server on {port} did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
 
 const DEFINITIONS: &str = r#"kind: provider
 name: local
@@ -111,8 +71,8 @@ fn redis_down_while_serving_is_a_quick_503_and_service_resumes_when_it_is_back()
         "user,amount,ts\nu1,1.50,2026-01-01T00:00:00Z\nu2,2.50,2026-01-01T00:00:00Z\n",
     )
     .unwrap();
-    let port = free_port();
-    let mut redis = start_redis(port, dir);
+    let redis = RedisServer::start(dir, true);
+    let port = redis.port;
     let defs = write_file(
         dir,
         "defs.yaml",
@@ -133,8 +93,7 @@ fn redis_down_while_serving_is_a_quick_503_and_service_resumes_when_it_is_back()
     assert_eq!(body["results"][0]["values"][0]["value"], 1.5, "{body}");
 
     // Redis goes away: every request is a clear 503 within the bound.
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    redis.crash();
     for attempt in 0..3 {
         let (status, body, elapsed) = online(&server.url);
         assert_eq!(status, 503, "attempt {attempt}: {body}");
@@ -151,7 +110,7 @@ fn redis_down_while_serving_is_a_quick_503_and_service_resumes_when_it_is_back()
     }
 
     // Redis is back with its data: the same server answers again, without a restart.
-    let mut redis = start_redis(port, dir);
+    let _redis = RedisServer::start_on(port, dir, true);
     let deadline = Instant::now() + Duration::from_secs(20);
     let body = loop {
         let (status, body, _) = online(&server.url);
@@ -170,8 +129,6 @@ fn redis_down_while_serving_is_a_quick_503_and_service_resumes_when_it_is_back()
         "{body}"
     );
     assert_eq!(body["results"][1]["values"][0]["value"], 2.5, "{body}");
-    redis.kill().ok();
-    redis.wait().ok();
 }
 
 /// A Postgres cluster of our own on a free port (restarting the shared one would disturb
@@ -225,16 +182,21 @@ impl PrivatePostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    fn run(&self, tool: &str, args: &[&str]) {
+    /// `tool` of the PostgreSQL installation, as the `postgres` user when we are root.
+    fn command(&self, tool: &str) -> Command {
         let program = self.bin.join(tool);
-        let mut command = if is_root() {
+        if is_root() {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&program);
             c
         } else {
             Command::new(&program)
-        };
-        let output = command
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let output = self
+            .command(tool)
             .args(args)
             .current_dir(self.dir.path())
             .output()
@@ -267,15 +229,8 @@ impl PrivatePostgres {
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         let data = self.data().to_str().unwrap().to_string();
-        let program = self.bin.join("pg_ctl");
-        let mut command = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            Command::new(&program)
-        };
-        let _ = command
+        let _ = self
+            .command("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "stop"])
             .output();
     }

@@ -6,15 +6,13 @@
 //! make the re-run harmless: nothing is written out of order).
 
 use std::fs::File;
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use parquet::arrow::ArrowWriter;
-use quiver_e2e::{ensure_service, http_get, http_post_json, write_file, Quiver, TempDatabase};
+use quiver_e2e::{http_get, http_post_json, write_file, Quiver, RedisServer, TempDatabase};
 use serde_json::Value;
 
 /// Enough entities that the materialization takes seconds, so it can be caught running.
@@ -41,26 +39,6 @@ fn write_source(path: &Path) {
     writer.close().unwrap();
 }
 
-/// A Redis of our own (nothing on disk), so 600k entities do not pile up in the shared one.
-fn start_redis(port: u16, dir: &Path) -> Child {
-    ensure_service(6379, "Redis");
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start redis-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
 fn the_job(url: &str) -> Value {
     let (status, body) = http_get(url, "/api/v1/jobs?kind=feature&name=amount&variant=v1").unwrap();
     assert_eq!(status, 200, "{body}");
@@ -77,12 +55,9 @@ fn a_replica_killed_mid_materialization_is_taken_over_and_nothing_is_lost() {
     let dir = work.path();
     std::fs::create_dir_all(dir.join("data")).unwrap();
     write_source(&dir.join("data/tx.parquet"));
-    let redis_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut redis = start_redis(redis_port, dir);
+    // A Redis of our own (nothing on disk), so 600k entities do not pile up in the shared one.
+    let redis = RedisServer::start(dir, false);
+    let redis_port = redis.port;
     let defs = write_file(
         dir,
         "defs.yaml",
@@ -211,6 +186,5 @@ online_provider: online
     let report: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(report["entities_checked"], ENTITIES, "{report}");
     assert_eq!(report["in_parity"], true, "{report}");
-    redis.kill().ok();
-    redis.wait().ok();
+    redis.crash();
 }
