@@ -80,6 +80,12 @@ pub struct ServeArgs {
     /// third of it): after a crash, another replica takes the job over once it expires.
     #[arg(long, value_name = "DURATION", default_value = "30s", env = "QUIVER_JOB_LEASE", value_parser = parse_lease)]
     pub job_lease: Duration,
+
+    /// Jobs this replica runs at the same time: a materialization's online writes then
+    /// overlap another job's offline reads, and a long training set does not hold up
+    /// materializations.
+    #[arg(long, value_name = "N", default_value_t = 2, env = "QUIVER_JOB_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub job_concurrency: u16,
 }
 
 /// A lease between 1 s and 1 h: shorter would let a busy replica lose jobs it is still

@@ -37,6 +37,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let coordinator = runtime.coordinator(CoordinatorConfig {
         lease: args.job_lease,
+        concurrency: usize::from(args.job_concurrency),
         ..CoordinatorConfig::default()
     });
     let jobs = tokio::spawn(async move { coordinator.run(stop_rx).await });

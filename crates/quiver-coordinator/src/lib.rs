@@ -95,6 +95,10 @@ pub struct CoordinatorConfig {
     pub owner: String,
     /// How long a job waiting for an upstream stays queued before it looks again.
     pub upstream_poll: Duration,
+    /// Jobs this replica runs at the same time (at least 1). More than one lets a
+    /// materialization's writes to the online store overlap another job's reads and
+    /// compute, and keeps a long training set from holding up materializations.
+    pub concurrency: usize,
 }
 
 impl Default for CoordinatorConfig {
@@ -108,10 +112,12 @@ impl Default for CoordinatorConfig {
                 uuid::Uuid::new_v4().simple()
             ),
             upstream_poll: Duration::from_secs(2),
+            concurrency: 1,
         }
     }
 }
 
+#[derive(Clone)]
 pub struct Coordinator {
     store: Arc<dyn MetadataStore>,
     executors: HashMap<JobKind, Arc<dyn JobExecutor>>,
@@ -140,8 +146,29 @@ impl Coordinator {
 
     /// Run jobs until `shutdown` turns true. Store errors are logged and retried after
     /// the poll interval, so a restarting database does not stop the coordinator.
-    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
-        info!(owner = %self.config.owner, kinds = ?self.kinds(), "coordinator started");
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) {
+        let slots = self.config.concurrency.max(1);
+        info!(owner = %self.config.owner, kinds = ?self.kinds(), slots, "coordinator started");
+        // One claim loop per slot; the store's claim keeps them (like replicas) from
+        // taking the same job. Spawned, so their CPU work runs in parallel.
+        let mut others = tokio::task::JoinSet::new();
+        for _ in 1..slots {
+            let coordinator = self.clone();
+            let shutdown = shutdown.clone();
+            others.spawn(async move { coordinator.claim_loop(false, shutdown).await });
+        }
+        self.claim_loop(true, shutdown).await;
+        while let Some(done) = others.join_next().await {
+            if let Err(error) = done {
+                warn!(%error, "a coordinator slot ended abnormally");
+            }
+        }
+        info!(owner = %self.config.owner, "coordinator stopped");
+    }
+
+    /// Claim and run jobs one after another until `shutdown`; the first slot also turns
+    /// due schedules into jobs.
+    async fn claim_loop(&self, schedules: bool, mut shutdown: watch::Receiver<bool>) {
         let mut schedules_checked: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
@@ -149,7 +176,9 @@ impl Coordinator {
             }
             // Due schedules become jobs here, at most once per poll interval; every replica
             // does it and the store makes each due run one job.
-            if schedules_checked.is_none_or(|t| t.elapsed() >= self.config.poll_interval) {
+            if schedules
+                && schedules_checked.is_none_or(|t| t.elapsed() >= self.config.poll_interval)
+            {
                 schedules_checked = Some(tokio::time::Instant::now());
                 if let Err(error) = self.enqueue_due_schedules().await {
                     warn!(%error, "coordinator could not enqueue scheduled runs");
@@ -169,7 +198,6 @@ impl Coordinator {
                 }
             }
         }
-        info!(owner = %self.config.owner, "coordinator stopped");
     }
 
     /// Turn due materialization schedules into jobs (only on a replica that can run

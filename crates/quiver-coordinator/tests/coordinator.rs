@@ -56,6 +56,7 @@ fn config(lease_ms: u64) -> CoordinatorConfig {
         poll_interval: Duration::from_millis(10),
         owner: "test-replica".into(),
         upstream_poll: Duration::from_millis(50),
+        concurrency: 1,
     }
 }
 
@@ -241,5 +242,75 @@ async fn a_cancelled_job_is_abandoned_at_the_next_heartbeat() {
     assert_eq!(
         store.get_job(job_id).await.unwrap().unwrap().state,
         JobState::Cancelled
+    );
+}
+
+/// Counts how many executions are in flight at once.
+#[derive(Default)]
+struct Overlapping {
+    running: AtomicUsize,
+    most: AtomicUsize,
+}
+
+#[async_trait]
+impl JobExecutor for Overlapping {
+    async fn execute(&self, _job: &Job, _context: &JobContext) -> ExecutionResult {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        Ok(Some(1))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_runs_as_many_jobs_at_once_as_its_concurrency() {
+    let (_dir, store, _) = store_with_transformation().await;
+    // Three more transformations: four jobs for two slots.
+    let more: Vec<SourcedDefinition> = (0..3)
+        .map(|i| {
+            doc(
+                serde_json::json!({"kind": "source", "name": format!("agg{i}"), "variant": "v1",
+                "owner": "o", "provider": "files", "sql": "SELECT * FROM {{ tx }}"}),
+            )
+        })
+        .collect();
+    store.apply(more).await.unwrap();
+    let executor = Arc::new(Overlapping::default());
+    let coordinator = Coordinator::new(
+        store.clone(),
+        CoordinatorConfig {
+            concurrency: 2,
+            ..config(3_000)
+        },
+    )
+    .register(JobKind::Transformation, executor.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move { coordinator.run(stop_rx).await });
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let jobs = store
+            .list_jobs(&JobQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if jobs.items.len() == 4 && jobs.items.iter().all(|j| j.state == JobState::Succeeded) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "jobs did not finish: {jobs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_tx.send(true).unwrap();
+    running.await.unwrap();
+    assert_eq!(
+        executor.most.load(Ordering::SeqCst),
+        2,
+        "two slots run two jobs at once, never more"
     );
 }

@@ -119,6 +119,8 @@ async fn two_replicas_share_200_jobs_without_running_one_twice() {
                 poll_interval: Duration::from_millis(20),
                 owner: owner.into(),
                 upstream_poll: Duration::from_millis(100),
+                // Two claim loops per replica: four claimers on one queue.
+                concurrency: 2,
             },
         )
         .register(

@@ -6,23 +6,22 @@
 //! a request's cost bounded: at most [`MAX_ENTITIES`] ids and [`MAX_FEATURES`] features
 //! (larger requests are refused with `limit_exceeded`; split them).
 //!
-//! Feature references are resolved once per catalog change, not per request: resolved
-//! features (definition and status) are kept in a [`FeatureCache`] that is dropped when
-//! the store's [`catalog_version`](quiver_metadata::MetadataStore::catalog_version)
-//! moves. The version is read at most every [`CATALOG_CHECK`] per replica, so a request
-//! on a warm cache touches the metadata store at most once per interval, and a change
-//! made through any replica (a new variant, a failed materialization) is seen within it.
+//! Feature references are resolved once per catalog change, not per request: what
+//! serving needs of a feature (name, entity, status, online table and provider) and the
+//! online store of each provider are kept in a [`FeatureCache`] that is dropped when the
+//! store's [`catalog_version`](quiver_metadata::MetadataStore::catalog_version) moves.
+//! The version is read at most every [`CATALOG_CHECK`] per replica, so a request on a
+//! warm cache touches the metadata store at most once per interval (and takes the cache
+//! lock once), and a change made through any replica (a new variant, a failed
+//! materialization, a provider's new address) is seen within it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-use quiver_core::FeatureDef;
-use quiver_metadata::ResourceRecord;
 
 use chrono::{DateTime, Utc};
 use quiver_core::{ResourceRef, Status};
-use quiver_provider_sdk::{OnlineRead, OnlineTableRef};
+use quiver_provider_sdk::{OnlineRead, OnlineStore, OnlineTableRef};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -33,8 +32,8 @@ use crate::{Runtime, RuntimeError};
 /// How often a replica asks the store whether the catalog changed.
 pub const CATALOG_CHECK: Duration = Duration::from_millis(500);
 
-/// Resolved features by reference text (`name` or `name:variant`), valid for one
-/// catalog version.
+/// Resolved features by reference text as requested (`name` or `name:variant`) and
+/// online stores by provider name, valid for one catalog version.
 #[derive(Default)]
 pub(crate) struct FeatureCache {
     inner: Mutex<CacheState>,
@@ -44,9 +43,28 @@ pub(crate) struct FeatureCache {
 struct CacheState {
     version: Option<(i64, i64)>,
     checked: Option<Instant>,
-    entries: HashMap<String, (ResourceRecord, FeatureDef)>,
+    features: HashMap<String, Arc<ServingFeature>>,
+    stores: HashMap<String, Arc<dyn OnlineStore>>,
     hits: u64,
     misses: u64,
+}
+
+/// What serving needs of one feature: shared by every request until the catalog moves.
+struct ServingFeature {
+    /// `name:variant`.
+    name: String,
+    entity: String,
+    online_provider: Option<String>,
+    status: Status,
+    error: Option<String>,
+    table: OnlineTableRef,
+}
+
+impl FeatureCache {
+    fn lock(&self) -> MutexGuard<'_, CacheState> {
+        // The state is a cache: a panic while it was held leaves nothing to repair.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Resolutions served from the cache and from the store, for tests and diagnostics.
@@ -100,8 +118,78 @@ pub struct FeatureValue {
     pub value: serde_json::Value,
     pub status: ValueStatus,
     /// Event time of the stored value (absent when `missing`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_event_time"
+    )]
     pub event_time: Option<DateTime<Utc>>,
+}
+
+/// The RFC 3339 text chrono's serde writes (`2026-01-01T00:00:07Z`, a fraction of 3, 6 or
+/// 9 digits only when non-zero), written without the `fmt` machinery: an online answer
+/// carries one per value, and chrono's formatter was about 5% of the server's time for
+/// 1 entity × 50 features (BENCHMARKS.md). Years outside 0..=9999 and leap seconds go to
+/// chrono.
+fn serialize_event_time<S: serde::Serializer>(
+    time: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let Some(time) = time else {
+        return serializer.serialize_none();
+    };
+    let mut text = [0_u8; 30];
+    match rfc3339(time, &mut text) {
+        Some(len) => serializer.serialize_str(std::str::from_utf8(&text[..len]).unwrap_or("")),
+        None => time.serialize(serializer),
+    }
+}
+
+/// `time` as `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z` into `out`; its length, or
+/// `None` when the year has no four-digit form or the time is a leap second.
+fn rfc3339(time: &DateTime<Utc>, out: &mut [u8; 30]) -> Option<usize> {
+    use chrono::{Datelike, Timelike};
+    // Once: every accessor of a `DateTime` applies the offset again.
+    let time = time.naive_utc();
+    let year = u32::try_from(time.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = time.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    fn digits(out: &mut [u8], mut value: u32) {
+        for slot in out.iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    digits(&mut out[0..4], year);
+    out[4] = b'-';
+    digits(&mut out[5..7], time.month());
+    out[7] = b'-';
+    digits(&mut out[8..10], time.day());
+    out[10] = b'T';
+    digits(&mut out[11..13], time.hour());
+    out[13] = b':';
+    digits(&mut out[14..16], time.minute());
+    out[16] = b':';
+    digits(&mut out[17..19], time.second());
+    let mut len = 19;
+    let (fraction, width) = if nanos == 0 {
+        (0, 0)
+    } else if nanos.is_multiple_of(1_000_000) {
+        (nanos / 1_000_000, 3)
+    } else if nanos.is_multiple_of(1_000) {
+        (nanos / 1_000, 6)
+    } else {
+        (nanos, 9)
+    };
+    if width > 0 {
+        out[len] = b'.';
+        digits(&mut out[len + 1..len + 1 + width], fraction);
+        len += 1 + width;
+    }
+    out[len] = b'Z';
+    Some(len + 1)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -177,64 +265,101 @@ fn validate(request: &OnlineFeaturesRequest) -> Result<(&str, &[String]), Runtim
 impl Runtime {
     /// How online serving's feature resolutions were answered so far.
     pub fn feature_cache_stats(&self) -> FeatureCacheStats {
-        let state = self
-            .features
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let state = self.features.lock();
         FeatureCacheStats {
             hits: state.hits,
             misses: state.misses,
         }
     }
 
-    /// The feature `reference` names, from the cache while the catalog is unchanged.
-    async fn cached_feature(
-        &self,
-        reference: &ResourceRef,
-    ) -> Result<(ResourceRecord, FeatureDef), RuntimeError> {
+    /// Drop the cache when the catalog moved; asks the store at most every
+    /// [`CATALOG_CHECK`].
+    async fn check_catalog(&self) -> Result<(), RuntimeError> {
         let due = {
-            let state = self
-                .features
-                .inner
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let state = self.features.lock();
             state.checked.is_none_or(|t| t.elapsed() >= CATALOG_CHECK)
         };
         if due {
             let version = self.store().catalog_version().await?;
-            let mut state = self
-                .features
-                .inner
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut state = self.features.lock();
             if state.version != Some(version) {
-                state.entries.clear();
+                state.features.clear();
+                state.stores.clear();
                 state.version = Some(version);
             }
             state.checked = Some(Instant::now());
         }
-        let key = reference.to_string();
-        {
-            let mut state = self
-                .features
-                .inner
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(hit) = state.entries.get(&key).cloned() {
-                state.hits += 1;
-                return Ok(hit);
+        Ok(())
+    }
+
+    /// The features `texts` name, in order: from the cache under one lock, the misses
+    /// resolved from the store.
+    async fn serving_features(
+        &self,
+        texts: &[String],
+    ) -> Result<Vec<Arc<ServingFeature>>, RuntimeError> {
+        let mut found: Vec<Option<Arc<ServingFeature>>> = {
+            let mut state = self.features.lock();
+            let found: Vec<_> = texts
+                .iter()
+                .map(|text| state.features.get(text.trim()).cloned())
+                .collect();
+            state.hits += found.iter().filter(|f| f.is_some()).count() as u64;
+            found
+        };
+        for (slot, text) in found.iter_mut().zip(texts) {
+            if slot.is_none() {
+                *slot = Some(self.resolve_serving_feature(text.trim()).await?);
             }
         }
-        let resolved = self.resolver().feature(reference).await?;
-        let mut state = self
-            .features
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn resolve_serving_feature(
+        &self,
+        text: &str,
+    ) -> Result<Arc<ServingFeature>, RuntimeError> {
+        let reference = ResourceRef::parse(text).map_err(|e| {
+            RuntimeError::InvalidRequest(format!(
+                "feature reference `{}`: {e} (write `name` or `name:variant`)",
+                text.escape_debug()
+            ))
+        })?;
+        let (record, feature) = self
+            .resolver()
+            .feature(&reference)
+            .await
+            .map_err(|e| match e {
+                RuntimeError::NotFound(_) => {
+                    RuntimeError::NotFound(format!("unknown feature `{reference}`"))
+                }
+                other => other,
+            })?;
+        let resolved = Arc::new(ServingFeature {
+            name: format!("{}:{}", feature.name, feature.variant),
+            table: online_table(&feature).table,
+            entity: feature.entity,
+            online_provider: feature.online_provider,
+            status: record.status,
+            error: record.error,
+        });
+        let mut state = self.features.lock();
         state.misses += 1;
-        state.entries.insert(key, resolved.clone());
+        state.features.insert(text.to_string(), resolved.clone());
         Ok(resolved)
+    }
+
+    /// The online store of `provider`, built once per catalog version.
+    async fn serving_store(&self, provider: &str) -> Result<Arc<dyn OnlineStore>, RuntimeError> {
+        if let Some(store) = self.features.lock().stores.get(provider) {
+            return Ok(store.clone());
+        }
+        let store = self.providers().online(provider).await?;
+        self.features
+            .lock()
+            .stores
+            .insert(provider.to_string(), store.clone());
+        Ok(store)
     }
 
     /// Serve `request`: values with a status per entity × feature.
@@ -249,40 +374,30 @@ impl Runtime {
         request: &OnlineFeaturesRequest,
     ) -> Result<OnlineFeaturesResponse, RuntimeError> {
         let (entity, ids) = validate(request)?;
-        let mut resolved = Vec::with_capacity(request.features.len());
+        self.check_catalog().await?;
+        let features = self.serving_features(&request.features).await?;
+        let mut resolved = Vec::with_capacity(features.len());
         // provider → (position in the request, table)
-        let mut by_provider: BTreeMap<String, Vec<(usize, OnlineTableRef)>> = BTreeMap::new();
-        for (position, text) in request.features.iter().enumerate() {
-            let reference = ResourceRef::parse(text.trim()).map_err(|e| {
-                RuntimeError::InvalidRequest(format!(
-                    "feature reference `{}`: {e} (write `name` or `name:variant`)",
-                    text.escape_debug()
-                ))
-            })?;
-            let (record, feature) = self.cached_feature(&reference).await.map_err(|e| match e {
-                RuntimeError::NotFound(_) => {
-                    RuntimeError::NotFound(format!("unknown feature `{reference}`"))
-                }
-                other => other,
-            })?;
-            let name = format!("{}:{}", feature.name, feature.variant);
+        let mut by_provider: BTreeMap<&str, Vec<(usize, OnlineTableRef)>> = BTreeMap::new();
+        for (position, feature) in features.iter().enumerate() {
+            let name = &feature.name;
             if feature.entity != entity {
                 return Err(RuntimeError::InvalidRequest(format!(
                     "feature `{name}` is keyed by entity `{}`, not `{entity}`; request features of one entity at a time",
                     feature.entity
                 )));
             }
-            let Some(provider) = feature.online_provider.clone() else {
+            let Some(provider) = feature.online_provider.as_deref() else {
                 return Err(RuntimeError::InvalidRequest(format!(
                     "feature `{name}` has no online provider; set `online_provider` in its definition to serve it online"
                 )));
             };
-            match record.status {
+            match feature.status {
                 Status::Ready => {}
                 Status::Failed => {
                     return Err(RuntimeError::NotReady(format!(
                         "feature `{name}` failed to materialize: {}",
-                        record.error.as_deref().unwrap_or("no error recorded")
+                        feature.error.as_deref().unwrap_or("no error recorded")
                     )))
                 }
                 status => {
@@ -294,22 +409,22 @@ impl Runtime {
             by_provider
                 .entry(provider)
                 .or_default()
-                .push((position, online_table(&feature).table));
-            resolved.push(name);
+                .push((position, feature.table.clone()));
+            resolved.push(name.clone());
         }
 
         let reads = futures::future::try_join_all(by_provider.into_iter().map(
             |(provider, tables)| async move {
-                let store = self.providers().online(&provider).await?;
+                let store = self.serving_store(provider).await?;
                 let refs: Vec<OnlineTableRef> = tables.iter().map(|(_, t)| t.clone()).collect();
                 let started = std::time::Instant::now();
                 let rows = store.multi_get(&refs, ids).await;
                 self.metrics()
-                    .observe_online_read(&provider, rows.is_ok(), started.elapsed());
-                let rows = rows.map_err(RuntimeError::provider(&provider))?;
+                    .observe_online_read(provider, rows.is_ok(), started.elapsed());
+                let rows = rows.map_err(RuntimeError::provider(provider))?;
                 if rows.len() != ids.len() || rows.iter().any(|r| r.len() != refs.len()) {
                     return Err(RuntimeError::Provider {
-                        provider: provider.clone(),
+                        provider: provider.to_string(),
                         source: quiver_provider_sdk::ProviderError::Other(
                             "multi_get answered with the wrong number of values".into(),
                         ),
@@ -353,6 +468,42 @@ mod tests {
                 "user".to_string(),
                 (0..ids).map(|i| format!("u{i}")).collect(),
             )]),
+        }
+    }
+
+    #[test]
+    fn event_times_are_written_as_chrono_writes_them() {
+        let base = DateTime::parse_from_rfc3339("2026-01-01T00:00:07Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut times: Vec<DateTime<Utc>> = [0_i64, 1, 999, 1_000, 1_000_000, 123_456_789]
+            .iter()
+            .map(|n| base + chrono::Duration::nanoseconds(*n))
+            .collect();
+        times.push(DateTime::<Utc>::MIN_UTC);
+        times.push(DateTime::<Utc>::MAX_UTC);
+        times.push(DateTime::from_timestamp(0, 0).unwrap());
+        times.push(DateTime::from_timestamp(-62_135_596_800, 0).unwrap()); // 0001-01-01
+        times.push(DateTime::from_timestamp(253_402_300_799, 999_999_999).unwrap()); // 9999
+                                                                                     // A spread of instants over 1900..2100 at microsecond precision.
+        let mut seed = 7_u64;
+        for _ in 0..10_000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let micros = (seed >> 11) as i64 % 6_311_390_400_000_000 - 2_208_988_800_000_000;
+            times.push(DateTime::from_timestamp_micros(micros).unwrap());
+        }
+        for time in times {
+            let ours = serde_json::to_string(&FeatureValue {
+                value: serde_json::Value::Null,
+                status: ValueStatus::Present,
+                event_time: Some(time),
+            })
+            .unwrap();
+            let chrono = format!(
+                r#"{{"value":null,"status":"present","event_time":{}}}"#,
+                serde_json::to_string(&time).unwrap()
+            );
+            assert_eq!(ours, chrono, "{time:?}");
         }
     }
 

@@ -17,8 +17,8 @@
 //!   fields.
 //!
 //! Hash tags: an entity's hash is tagged by the entity, so its features live in one slot
-//! and every Lua script touches exactly one key (what Redis Cluster requires of a script);
-//! the registry is tagged by the namespace. Entities spread over all slots.
+//! and one entity's write is one key; the registry is tagged by the namespace. Entities
+//! spread over all slots.
 
 /// The key-format version, the first component of every key.
 pub const FORMAT: &str = "q1";

@@ -11,7 +11,8 @@
 //! - Every user string is percent-escaped (`[A-Za-z0-9_.-]` kept), so keys and fields are
 //!   unambiguous for any entity, feature or variant, and the `{…}` hash tag we write is
 //!   the only one in the key: Redis Cluster puts an entity's hash in the slot of its
-//!   entity, and every Lua script touches exactly one key.
+//!   entity. (The write script takes 100 entity hashes per call, which one Redis runs
+//!   atomically; a cluster client would group them by slot.)
 //!
 //! # Values (see `value.rs`)
 //! A 16-byte header, `(generation, event time)` big-endian, then a type tag and the
@@ -23,10 +24,10 @@
 //!   `SCRIPT LOAD` at the head of each pipeline) compares the stored header with the new
 //!   one byte by byte and writes only when the new one is greater; an equal event time
 //!   keeps the stored value. Within one call the newest row per entity is sent (the first
-//!   of equals), the rest count as `skipped_older`. Rows go 500 script calls per
-//!   pipeline: 20 000 rows are 41 round trips (one registry read, 40 pipelines).
-//! - **multi_get** is one pipeline: the registry `HMGET` of the tables, then one `HMGET`
-//!   per entity. A value of another generation than the table's is Missing, one older
+//!   of equals), the rest count as `skipped_older`. One script call carries 100 rows,
+//!   one pipeline 500: 20 000 rows are 41 round trips (one registry read, 40 pipelines).
+//! - **multi_get** is one pipeline: the registry `HMGET` of the tables (only those not
+//!   read in the last [`REGISTRY_CACHE`], 500 ms), then one `HMGET` per entity. A value of another generation than the table's is Missing, one older
 //!   than `now - ttl` is `Expired` with its event time.
 //! - **Tables**: `create_table` keeps the generation (so the values) and updates the TTL;
 //!   `delete_table` removes the registry entry and leaves a tombstone: the table's values
@@ -58,5 +59,5 @@ pub mod value;
 pub use factory::RedisFactory;
 pub use store::{
     RedisOnlineStore, RedisOptions, SweepReport, CONNECT_TIMEOUT, DEFAULT_NAMESPACE, EXPIRY_GRACE,
-    RESPONSE_TIMEOUT, ROUND_TRIP_TIMEOUT, WRITE_PIPELINE_ROWS,
+    REGISTRY_CACHE, RESPONSE_TIMEOUT, ROUND_TRIP_TIMEOUT, WRITE_PIPELINE_ROWS, WRITE_SCRIPT_ROWS,
 };

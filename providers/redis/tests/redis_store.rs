@@ -444,7 +444,7 @@ async fn a_batch_of_20k_rows_is_pipelined_and_exact() {
     assert_eq!(
         proxy.round_trips(),
         1 + 20_000 / 500,
-        "one registry read, then pipelines of 500 script calls"
+        "one registry read, then pipelines of 500 rows"
     );
     eprintln!("20k rows written in {elapsed:?}");
     let commands = proxy.commands();
@@ -460,8 +460,8 @@ async fn a_batch_of_20k_rows_is_pipelined_and_exact() {
         40,
         "one SCRIPT LOAD heading each pipeline"
     );
-    assert_eq!(count(b"EVALSHA"), 20_000, "one script call per row");
-    assert_eq!(commands.len(), 1 + 40 + 20_000);
+    assert_eq!(count(b"EVALSHA"), 200, "one script call per 100 rows");
+    assert_eq!(commands.len(), 1 + 40 + 200);
 
     let report = store.write(&t, &rows).await.expect("rewrite");
     assert_eq!(
@@ -508,29 +508,117 @@ async fn a_multi_get_of_100_entities_by_50_features_is_one_round_trip() {
         "connection set up before counting"
     );
 
+    let expected = |e: usize, f: usize| {
+        if (e + f) % 3 != 0 {
+            present(OnlineValue::Int((e * 1000 + f) as i64), 5)
+        } else {
+            OnlineRead::Missing
+        }
+    };
+    let name = |c: &Vec<Vec<u8>>| String::from_utf8_lossy(&c[0]).to_ascii_uppercase();
+
+    // Cold: the registry entries and size travel in the same pipeline as the reads, and
+    // the hashes are read field by field.
     proxy.reset();
     let answer = store.multi_get(&tables, &entities).await.unwrap();
     assert_eq!(proxy.round_trips(), 1, "one round trip for 100 × 50");
     let commands = proxy.commands();
+    let names: Vec<String> = commands.iter().map(name).collect();
     assert_eq!(
-        commands.len(),
-        101,
-        "the registry read and one HMGET per entity"
+        names.len(),
+        102,
+        "registry HMGET, HLEN, one HMGET per entity"
     );
-    assert!(commands.iter().all(|c| c[0].eq_ignore_ascii_case(b"HMGET")));
+    assert_eq!((names[0].as_str(), names[1].as_str()), ("HMGET", "HLEN"));
     assert_eq!(
         commands[0][1],
         keys::registry_key(&guard.namespace).as_bytes()
     );
+    assert!(names[2..].iter().all(|n| n == "HMGET"), "{names:?}");
     for (e, read) in answer.iter().enumerate() {
         for (f, value) in read.iter().enumerate() {
-            let expected = if (e + f) % 3 != 0 {
-                present(OnlineValue::Int((e * 1000 + f) as i64), 5)
-            } else {
-                OnlineRead::Missing
-            };
-            assert_eq!(value, &expected, "entity {e} feature {f}");
+            assert_eq!(value, &expected(e, f), "cold: entity {e} feature {f}");
         }
+    }
+
+    // Warm: the registry is cached, and the request names every table there is, so
+    // each hash is read whole (one pass in Redis instead of a scan per field).
+    proxy.reset();
+    let answer = store.multi_get(&tables, &entities).await.unwrap();
+    assert_eq!(proxy.round_trips(), 1);
+    let names: Vec<String> = proxy.commands().iter().map(name).collect();
+    assert_eq!(names.len(), 100, "{names:?}");
+    assert!(names.iter().all(|n| n == "HGETALL"), "{names:?}");
+    for (e, read) in answer.iter().enumerate() {
+        for (f, value) in read.iter().enumerate() {
+            assert_eq!(value, &expected(e, f), "warm: entity {e} feature {f}");
+        }
+    }
+
+    // A few tables out of many (and one asked twice): field by field again.
+    let few = vec![tables[7].clone(), tables[3].clone(), tables[7].clone()];
+    proxy.reset();
+    let answer = store.multi_get(&few, &entities).await.unwrap();
+    let names: Vec<String> = proxy.commands().iter().map(name).collect();
+    assert!(names.iter().all(|n| n == "HMGET"), "{names:?}");
+    for (e, read) in answer.iter().enumerate() {
+        assert_eq!(read, &vec![expected(e, 7), expected(e, 3), expected(e, 7)]);
+    }
+}
+
+/// Whole-hash reads pick the asked fields out of everything the hash holds: other
+/// tables' values, a table asked twice, values of a deleted incarnation.
+#[tokio::test]
+async fn whole_hash_reads_answer_exactly_what_was_asked() {
+    let guard = NamespaceGuard::new();
+    let store = store_in(&guard.namespace).await;
+    let a = table("a", "v1");
+    let b = table("b", "v1");
+    create(&store, &a, None).await;
+    create(&store, &b, None).await;
+    store
+        .write(&a, &[row("u1", OnlineValue::Int(1), 5)])
+        .await
+        .unwrap();
+    store
+        .write(&b, &[row("u1", OnlineValue::Int(2), 5)])
+        .await
+        .unwrap();
+    // Registry of 3 fields (2 tables and the counter), 2 asked: whole hashes from the
+    // second call on; the first reads the registry size.
+    for _ in 0..2 {
+        let answer = store
+            .multi_get(
+                &[b.clone(), a.clone(), b.clone()],
+                &["u1".into(), "nobody".into()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            vec![
+                vec![
+                    present(OnlineValue::Int(2), 5),
+                    present(OnlineValue::Int(1), 5),
+                    present(OnlineValue::Int(2), 5)
+                ],
+                vec![OnlineRead::Missing; 3],
+            ]
+        );
+    }
+    // Deleted and re-created through this store: the old incarnation's value, still in
+    // the hash until swept, is not the new table's (field by field, then whole).
+    store.delete_table(&a).await.unwrap();
+    create(&store, &a, None).await;
+    for _ in 0..2 {
+        let answer = store
+            .multi_get(&[a.clone(), b.clone()], &["u1".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            vec![vec![OnlineRead::Missing, present(OnlineValue::Int(2), 5)]]
+        );
     }
 }
 
