@@ -107,7 +107,15 @@ ensure_emulators() {
   done
 }
 
+# Chromium, Node and playwright-core for the web catalog's browser tests (tests/tests/ui.rs
+# runs the same script, so it also works without this step).
+ensure_browser() {
+  "$(dirname "$0")/ui-browser.sh" >/dev/null || die "the browser tests' Chromium, Node or playwright-core could not be installed"
+  log "chromium and playwright-core are ready"
+}
+
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 ensure_postgres
 ensure_redis
 ensure_emulators
+ensure_browser

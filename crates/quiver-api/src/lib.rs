@@ -4,7 +4,9 @@
 //! [`app`] builds the router (tests drive it in-process); [`serve`] runs it on a socket.
 //! Each REST area is one module owning its routes and its part of the OpenAPI document:
 //! [`resources`], [`apply`], [`lineage`], [`jobs`], [`health`], [`online`],
-//! [`training_sets`], [`providers`], [`openapi`]. Data work (online reads, training-set
+//! [`training_sets`], [`providers`], [`search`], [`openapi`]. The web catalog's files
+//! (`quiver_ui`) are served at `/` and `/ui/`, and to browsers navigating to a path no
+//! route matches outside `/api/`. Data work (online reads, training-set
 //! downloads, provider health) goes through the [`quiver_runtime::Runtime`] in the state.
 
 pub mod apply;
@@ -18,6 +20,7 @@ pub mod online;
 pub mod openapi;
 pub mod providers;
 pub mod resources;
+pub mod search;
 pub mod training_sets;
 
 use std::any::Any;
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{Method, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{middleware, Router};
 use quiver_metadata::MetadataStore;
@@ -63,6 +66,8 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub authorizer: Arc<dyn Authorizer>,
     pub limits: ApiLimits,
+    /// The catalogue in memory for search and the home summary, rebuilt on change.
+    pub search: Arc<search::SearchIndex>,
 }
 
 impl AppState {
@@ -80,6 +85,7 @@ impl AppState {
             runtime,
             authorizer: Arc::new(AllowAll),
             limits: ApiLimits::default(),
+            search: Arc::new(search::SearchIndex::new()),
         }
     }
 }
@@ -95,7 +101,9 @@ pub fn app(state: AppState) -> Router {
         .merge(online::routes())
         .merge(training_sets::routes())
         .merge(providers::routes())
+        .merge(search::routes())
         .merge(openapi::routes())
+        .merge(quiver_ui::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed);
     // Layers run outside-in in the reverse order of these calls: trace every request,
@@ -173,11 +181,18 @@ async fn track_metrics(
     response
 }
 
-async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+/// A browser navigating to a client-side route of the web catalog (`/features/x`) gets
+/// the catalog's page, which draws the route or its own "not found"; every other
+/// unmatched request gets the API's JSON 404.
+async fn unknown_route(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if quiver_ui::wants_page(&method, &uri, &headers) {
+        return quiver_ui::page(&headers);
+    }
     ApiError::not_found(format!(
         "no route for {method} {}; the API is described at /api/v1/openapi.json and /api/v1/docs",
         uri.path()
     ))
+    .into_response()
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

@@ -152,23 +152,20 @@ async fn lineage(
         ids.insert(edge.upstream.clone());
         ids.insert(edge.downstream.clone());
     }
-    // One read per node: graphs are bounded by the depth limit, and the store has no
-    // batch read yet.
-    let mut nodes = Vec::with_capacity(ids.len());
-    for id in ids {
-        let variant = (!id.variant.is_empty()).then_some(id.variant.as_str());
-        let status = state
-            .store
-            .get(id.kind, &id.name, variant)
-            .await?
-            .map(|r| r.status);
-        nodes.push(LineageNode {
+    // Statuses from the in-memory catalogue: a graph of thousands of nodes (a provider
+    // or an entity shared by many features) would otherwise be as many reads.
+    let ids: Vec<ResourceId> = ids.into_iter().collect();
+    let statuses = state.search.statuses(state.store.as_ref(), &ids).await?;
+    let nodes = ids
+        .into_iter()
+        .zip(statuses)
+        .map(|(id, status)| LineageNode {
             kind: id.kind,
             name: id.name,
             variant: id.variant,
             status,
-        });
-    }
+        })
+        .collect();
     Ok(Lineage {
         root,
         nodes,

@@ -12,7 +12,9 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{problem_responses, ErrorCode, Problem};
-use crate::{apply, health, jobs, lineage, online, providers, resources, training_sets, AppState};
+use crate::{
+    apply, health, jobs, lineage, online, providers, resources, search, training_sets, AppState,
+};
 
 const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 
@@ -48,6 +50,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(online::OnlineApi::openapi());
     doc.merge(training_sets::TrainingSetsApi::openapi());
     doc.merge(providers::ProvidersApi::openapi());
+    doc.merge(search::SearchApi::openapi());
     doc
 }
 

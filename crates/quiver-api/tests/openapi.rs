@@ -86,6 +86,8 @@ fn document_is_openapi_3_1_with_every_route() {
         "/api/v1/features/{name}/{variant}/parity",
         "/api/v1/training-sets/{name}/{variant}/data",
         "/api/v1/providers/{name}/health",
+        "/api/v1/search",
+        "/api/v1/summary",
     ]);
     assert_eq!(paths, expected);
 
