@@ -31,6 +31,24 @@ pub fn quickstart_defs() -> PathBuf {
     repo_root().join("examples/quickstart/defs")
 }
 
+/// Generate the quickstart's card transactions and labels into `dir/data`, ending at
+/// today's midnight so the freshest aggregates are within the online features' max_age
+/// of 2 days.
+pub fn generate_quickstart_data(dir: &Path, seed: u64, users: usize) {
+    let end = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
+    quiver_quickstart_data::generate(&quiver_quickstart_data::Options {
+        dir: dir.join("data"),
+        seed,
+        users,
+        end,
+    })
+    .expect("generate the quickstart data");
+}
+
 /// Copy a directory tree (definitions) so a test can change it.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create directory");

@@ -2,9 +2,8 @@
 //! transactions, `quiver serve` in the data's directory, apply, `jobs wait`, a training
 //! set downloaded in several formats (over HTTP and in-process) and online features.
 
-use chrono::Utc;
-use quiver_e2e::{quickstart_defs, Quiver};
-use quiver_quickstart_data::{generate, summarize, Options};
+use quiver_e2e::{generate_quickstart_data, quickstart_defs, Quiver};
+use quiver_quickstart_data::summarize;
 
 fn quiver() -> Quiver {
     Quiver::new(env!("CARGO_BIN_EXE_quiver-under-test"))
@@ -15,20 +14,7 @@ fn quickstart_builds_serves_and_downloads() {
     let q = quiver();
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    // Transactions end at today's midnight, so the freshest aggregates are within the
-    // online features' max_age of 2 days.
-    let end = Utc::now()
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .unwrap()
-        .and_utc();
-    generate(&Options {
-        dir: dir.join("data"),
-        seed: 7,
-        users: 200,
-        end,
-    })
-    .unwrap();
+    generate_quickstart_data(dir, 7, 200);
     let data_dir = dir.join(".quiver");
     let data_dir = data_dir.to_str().unwrap();
     let server = q.serve_in(dir, &["--data-dir", data_dir]);

@@ -12,9 +12,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use quiver_e2e::{http_get, http_post_json, quickstart_defs, repo_root, write_file, Quiver};
-use quiver_quickstart_data::{generate, Options};
+use quiver_e2e::{
+    generate_quickstart_data, http_get, http_post_json, quickstart_defs, repo_root, write_file,
+    Quiver,
+};
 use serde_json::{json, Value};
 
 fn quiver() -> Quiver {
@@ -234,18 +235,7 @@ fn web_catalog_in_a_browser() {
     let q = quiver();
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let end = Utc::now()
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .unwrap()
-        .and_utc();
-    generate(&Options {
-        dir: dir.join("data"),
-        seed: 11,
-        users: 100,
-        end,
-    })
-    .unwrap();
+    generate_quickstart_data(dir, 11, 100);
     let data_dir = dir.join(".quiver");
     let server = q.serve_in(dir, &["--data-dir", data_dir.to_str().unwrap()]);
     let url = server.url.clone();

@@ -69,6 +69,32 @@ pub enum OnlineRead {
     },
 }
 
+impl OnlineRead {
+    /// A stored value as served at `now_us` (Unix µs): `Expired` when its event time is
+    /// more than `ttl_us` before now, `Present` otherwise. The one TTL rule every online
+    /// store applies; `value` is only decoded for a value that is served.
+    ///
+    /// # Errors
+    /// What decoding the value returns.
+    pub fn stored<E>(
+        event_time: DateTime<Utc>,
+        ttl_us: Option<i64>,
+        now_us: i64,
+        value: impl FnOnce() -> Result<OnlineValue, E>,
+    ) -> Result<OnlineRead, E> {
+        let expired =
+            ttl_us.is_some_and(|ttl| event_time.timestamp_micros() < now_us.saturating_sub(ttl));
+        Ok(if expired {
+            OnlineRead::Expired { event_time }
+        } else {
+            OnlineRead::Present {
+                value: value()?,
+                event_time,
+            }
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct OnlineCapabilities {
     pub ttl: bool,

@@ -725,20 +725,12 @@ impl DynamoOnlineStore {
         let now_us = Utc::now().timestamp_micros();
         for (table, item) in values {
             let decoded = encoding::decode(item)?;
-            let event_time = event_time(decoded.event_time_us)?;
-            let expired = ttl_us
-                .get(table)
-                .copied()
-                .flatten()
-                .is_some_and(|ttl| decoded.event_time_us < now_us.saturating_sub(ttl));
-            let read = if expired {
-                OnlineRead::Expired { event_time }
-            } else {
-                OnlineRead::Present {
-                    value: decoded.value,
-                    event_time,
-                }
-            };
+            let read = OnlineRead::stored(
+                event_time(decoded.event_time_us)?,
+                ttl_us.get(table).copied().flatten(),
+                now_us,
+                || Ok::<_, DynamoError>(decoded.value),
+            )?;
             let (Some(cols), Some(entity_rows)) =
                 (columns.get(table), rows.get(decoded.entity.as_str()))
             else {

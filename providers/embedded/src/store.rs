@@ -416,7 +416,7 @@ impl OnlineStore for EmbeddedOnlineStore {
             positions.entry(entity.as_str()).or_default().push(i);
         }
         let mut found = vec![false; tables.len()];
-        let mut expires_before: Vec<Option<i64>> = vec![None; tables.len()];
+        let mut ttl_us: Vec<Option<i64>> = vec![None; tables.len()];
         let now_us = Utc::now().timestamp_micros();
         let mut values = Vec::with_capacity(rows.len());
         for row in rows {
@@ -428,7 +428,7 @@ impl OnlineStore for EmbeddedOnlineStore {
                 })?;
             if row.is_catalogue {
                 found[t] = true;
-                expires_before[t] = row.ttl_us.map(|ttl| now_us.saturating_sub(ttl));
+                ttl_us[t] = row.ttl_us;
             } else {
                 values.push((t, row));
             }
@@ -444,21 +444,15 @@ impl OnlineStore for EmbeddedOnlineStore {
                     "corrupt online value: no entity, type or event time".into(),
                 ));
             };
-            let event_time = event_time(event_time_us)?;
-            let read = if expires_before[t].is_some_and(|cutoff| event_time_us < cutoff) {
-                OnlineRead::Expired { event_time }
-            } else {
-                OnlineRead::Present {
-                    value: EncodedValue {
-                        value_type,
-                        value_int: row.value_int,
-                        value_real: row.value_real,
-                        value_text: row.value_text,
-                    }
-                    .decode()?,
-                    event_time,
+            let read = OnlineRead::stored(event_time(event_time_us)?, ttl_us[t], now_us, || {
+                EncodedValue {
+                    value_type,
+                    value_int: row.value_int,
+                    value_real: row.value_real,
+                    value_text: row.value_text,
                 }
-            };
+                .decode()
+            })?;
             for &e in positions.get(entity.as_str()).into_iter().flatten() {
                 answer[e][t] = read.clone();
             }

@@ -763,10 +763,6 @@ impl OnlineStore for RedisOnlineStore {
             }
         }
         let now_us = Utc::now().timestamp_micros();
-        let expires_before: Vec<Option<i64>> = entries
-            .iter()
-            .map(|e| e.ttl_us.map(|ttl| now_us.saturating_sub(ttl)))
-            .collect();
         let read = |e: usize, t: usize, bytes: &[u8]| -> Result<Option<OnlineRead>, StoreError> {
             let stored = value::decode(bytes)
                 .map_err(|err| StoreError::corrupt(&self.target, &entity_keys[e], err))?;
@@ -782,16 +778,7 @@ impl OnlineStore for RedisOnlineStore {
                         what: format!("event time {} out of range", stored.event_time_us),
                     }
                 })?;
-            Ok(Some(
-                if expires_before[t].is_some_and(|cutoff| stored.event_time_us < cutoff) {
-                    OnlineRead::Expired { event_time }
-                } else {
-                    OnlineRead::Present {
-                        value: stored.value,
-                        event_time,
-                    }
-                },
-            ))
+            OnlineRead::stored(event_time, entries[t].ttl_us, now_us, || Ok(stored.value)).map(Some)
         };
         for (e, reply) in replies.enumerate() {
             let Some(row) = answer.get_mut(e) else {
