@@ -75,11 +75,12 @@ static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The routes of the UI: `/` and `/ui/{*path}`. Generic over the state so the API can
-/// merge them into its own router.
+/// The routes of the UI: `/`, `/favicon.ico` and `/ui/{*path}`. Generic over the state
+/// so the API can merge them into its own router.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
+        .route("/favicon.ico", get(favicon))
         .route("/ui/{*path}", get(asset))
 }
 
@@ -120,6 +121,15 @@ fn index_position() -> usize {
 
 async fn index(headers: HeaderMap) -> Response {
     page(&headers)
+}
+
+/// Some browsers ask for `/favicon.ico` before (or regardless of) the page's
+/// `<link rel="icon">`; a 404 there shows up as a console error, so it gets the SVG icon.
+async fn favicon(headers: HeaderMap) -> Response {
+    match ASSETS.iter().position(|a| a.path == "favicon.svg") {
+        Some(position) => serve(position, &headers),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
@@ -252,6 +262,9 @@ mod tests {
             .to_str()
             .unwrap()
             .contains("immutable"));
+        let icon = get("/favicon.ico", &[]).await;
+        assert_eq!(icon.status(), StatusCode::OK);
+        assert_eq!(icon.headers()[header::CONTENT_TYPE], "image/svg+xml");
         assert_eq!(
             get("/ui/nope.js", &[]).await.status(),
             StatusCode::NOT_FOUND
