@@ -14,6 +14,24 @@ pub(crate) enum StoreError {
         #[source]
         source: redis::RedisError,
     },
+    /// The read path's own connection failed (see `wire.rs`).
+    #[error("redis at {target}: {what}: {source}")]
+    Io {
+        target: String,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Redis answered a command of the read path with an error reply.
+    #[error("redis at {target}: {what}: {message}")]
+    Reply {
+        target: String,
+        what: &'static str,
+        message: String,
+    },
+    /// The server refused the read path's `AUTH`.
+    #[error("redis at {target}: the credentials were refused: {message}")]
+    AuthRefused { target: String, message: String },
     /// No answer within the bound: the server is down, blackholed or overloaded.
     #[error("redis at {target}: {what}: no answer within {limit:?}")]
     Timeout {
@@ -44,6 +62,11 @@ fn is_auth_error(e: &redis::RedisError) -> bool {
         || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
 }
 
+/// The first word of an error reply: its code (`WRONGTYPE`, `NOAUTH`, …).
+fn reply_code(message: &str) -> &str {
+    message.split_whitespace().next().unwrap_or_default()
+}
+
 fn is_unreachable(e: &redis::RedisError) -> bool {
     e.is_io_error()
         || e.is_timeout()
@@ -70,9 +93,27 @@ impl From<StoreError> for ProviderError {
             StoreError::Redis { source, .. } if is_unreachable(source) => {
                 ProviderError::Unreachable(message)
             }
-            StoreError::Timeout { .. } => ProviderError::Unreachable(message),
+            StoreError::AuthRefused { .. } => ProviderError::Unauthorized(message),
+            StoreError::Reply { message: reply, .. }
+                if matches!(reply_code(reply), "NOAUTH" | "WRONGPASS" | "NOPERM") =>
+            {
+                ProviderError::Unauthorized(message)
+            }
+            StoreError::Reply { message: reply, .. }
+                if matches!(
+                    reply_code(reply),
+                    "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN" | "BUSY"
+                ) =>
+            {
+                ProviderError::Unreachable(message)
+            }
+            StoreError::Io { .. } | StoreError::Timeout { .. } => {
+                ProviderError::Unreachable(message)
+            }
             StoreError::TableNotFound { .. } => ProviderError::NotFound(message),
-            StoreError::Redis { .. } | StoreError::Corrupt { .. } => ProviderError::Other(message),
+            StoreError::Redis { .. } | StoreError::Reply { .. } | StoreError::Corrupt { .. } => {
+                ProviderError::Other(message)
+            }
         }
     }
 }

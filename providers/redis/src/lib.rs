@@ -27,8 +27,10 @@
 //!   of equals), the rest count as `skipped_older`. One script call carries 100 rows,
 //!   one pipeline 500: 20 000 rows are 41 round trips (one registry read, 40 pipelines).
 //! - **multi_get** is one pipeline: the registry `HMGET` of the tables (only those not
-//!   read in the last [`REGISTRY_CACHE`], 500 ms), then one `HMGET` per entity. A value of another generation than the table's is Missing, one older
-//!   than `now - ttl` is `Expired` with its event time.
+//!   read in the last [`REGISTRY_CACHE`], 500 ms) and its `HLEN`, then one read per
+//!   entity: `HGETALL` when the request names at least half the registry's tables,
+//!   `HMGET` of the named fields otherwise. A value of another generation than the
+//!   table's is Missing, one older than `now - ttl` is `Expired` with its event time.
 //! - **Tables**: `create_table` keeps the generation (so the values) and updates the TTL;
 //!   `delete_table` removes the registry entry and leaves a tombstone: the table's values
 //!   are invisible at once (their generation is dead, a re-created table gets a new one),
@@ -41,9 +43,12 @@
 //!   values could still read Present. Redis 7.0 has no per-field expiry (`HEXPIRE` is
 //!   7.4), hence per key.
 //!
-//! # Connection
-//! The `redis` crate's `ConnectionManager` (one multiplexed connection that reconnects
-//! by itself). Connect and response timeouts are 2 s, one round trip is bounded at 5 s
+//! # Connections
+//! Writes, scripts and administration use the `redis` crate's `ConnectionManager` (one
+//! multiplexed connection that reconnects by itself). `multi_get` uses this crate's own
+//! pool of plain TCP connections with a RESP2 byte scanner (`wire.rs`): the read path
+//! is most of a serving replica's work, and the generic parser was half of it. Connect
+//! and response timeouts are 2 s, one round trip is bounded at 5 s
 //! ([`ROUND_TRIP_TIMEOUT`]): a Redis that is down answers
 //! [`ProviderError::Unreachable`](quiver_provider_sdk::ProviderError::Unreachable)
 //! within that, and the next call after it is back succeeds. The password is never in
@@ -55,6 +60,7 @@ pub mod keys;
 mod scripts;
 mod store;
 pub mod value;
+mod wire;
 
 pub use factory::RedisFactory;
 pub use store::{

@@ -16,7 +16,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, Script};
 
 use crate::error::StoreError;
-use crate::{keys, scripts, value};
+use crate::{keys, scripts, value, wire};
 
 /// How long one connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -172,6 +172,22 @@ pub(crate) fn connection_info(options: &RedisOptions) -> Result<(ConnectionInfo,
     Ok((info.set_redis_settings(settings), target))
 }
 
+/// Where the read path connects: the same server, database and credentials as the
+/// `redis` crate's connection. `None` for a non-TCP address.
+fn read_endpoint(info: &ConnectionInfo) -> Option<wire::Endpoint> {
+    let ConnectionAddr::Tcp(host, port) = info.addr() else {
+        return None;
+    };
+    let settings = info.redis_settings();
+    Some(wire::Endpoint {
+        host: host.clone(),
+        port: *port,
+        db: settings.db(),
+        username: settings.username().map(str::to_string),
+        password: settings.password().map(str::to_string),
+    })
+}
+
 /// What `multi_get` keeps of the registry for [`REGISTRY_CACHE`].
 #[derive(Debug, Default)]
 struct RegistryCache {
@@ -225,6 +241,8 @@ pub struct RedisOnlineStore {
     sweep_script: Script,
     /// What `multi_get` read of the registry, and when (see [`REGISTRY_CACHE`]).
     registry_cache: Arc<Mutex<RegistryCache>>,
+    /// `multi_get`'s own connections (see `wire.rs`).
+    reader: Arc<wire::ReadPool>,
 }
 
 impl std::fmt::Debug for RedisOnlineStore {
@@ -253,7 +271,7 @@ impl RedisOnlineStore {
                 "redis online store: the key namespace is empty".into(),
             ));
         }
-        let client = redis::Client::open(info).map_err(|e| {
+        let client = redis::Client::open(info.clone()).map_err(|e| {
             ProviderError::InvalidConfig(format!("redis online store at {target}: {e}"))
         })?;
         // One connection attempt per call (no retry loop inside the manager): the caller
@@ -265,7 +283,13 @@ impl RedisOnlineStore {
         let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
             ProviderError::InvalidConfig(format!("redis online store at {target}: {e}"))
         })?;
+        let endpoint = read_endpoint(&info).ok_or_else(|| {
+            ProviderError::InvalidConfig(format!(
+                "redis online store at {target}: only TCP connections are supported"
+            ))
+        })?;
         tracing::info!(target = %target, namespace = %options.namespace, "redis online store configured");
+        let reader = Arc::new(wire::ReadPool::new(endpoint, target.clone()));
         Ok(RedisOnlineStore {
             conn,
             registry_key: keys::registry_key(&options.namespace),
@@ -276,6 +300,7 @@ impl RedisOnlineStore {
             delete_script: Script::new(scripts::DELETE_TABLE),
             sweep_script: Script::new(scripts::SWEEP),
             registry_cache: Arc::default(),
+            reader,
         })
     }
 
@@ -683,15 +708,15 @@ impl OnlineStore for RedisOnlineStore {
         let unknown: Vec<usize> = (0..tables.len())
             .filter(|&t| entries[t].is_none())
             .collect();
-        let mut pipe = redis::pipe();
+        let mut pipe = wire::Pipeline::new();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(2 + fields.len());
         if !unknown.is_empty() {
-            pipe.cmd("HMGET").arg(&self.registry_key);
-            for &t in &unknown {
-                pipe.arg(&fields[t]);
-            }
+            args.extend([b"HMGET".as_slice(), self.registry_key.as_bytes()]);
+            args.extend(unknown.iter().map(|&t| fields[t].as_bytes()));
+            pipe.command(&args);
         }
         if registry_len.is_none() {
-            pipe.cmd("HLEN").arg(&self.registry_key);
+            pipe.command(&[b"HLEN", self.registry_key.as_bytes()]);
         }
         // Read whole hashes when the request names at least half the fields a hash can
         // hold: Redis keeps a small hash as one compact list and looks each HMGET field
@@ -704,24 +729,39 @@ impl OnlineStore for RedisOnlineStore {
             .map(|e| keys::entity_key(&self.namespace, e))
             .collect();
         for key in &entity_keys {
+            args.clear();
             if whole {
-                pipe.cmd("HGETALL").arg(key);
+                args.extend([b"HGETALL".as_slice(), key.as_bytes()]);
             } else {
-                pipe.cmd("HMGET").arg(key).arg(&fields);
+                args.extend([b"HMGET".as_slice(), key.as_bytes()]);
+                args.extend(fields.iter().map(|f| f.as_bytes()));
             }
+            pipe.command(&args);
         }
-        let mut conn = self.conn.clone();
-        let replies: Vec<redis::Value> = self
-            .round_trip("reading values", pipe.query_async(&mut conn))
-            .await?;
-        let mut replies = replies.into_iter();
+        let replies = self.reader.query("reading values", &pipe).await?;
+        let mut answers = 0..replies.len();
+        let mut next_answer = |command: &'static str| -> Result<&[wire::Frame], StoreError> {
+            let i = answers.next().ok_or_else(|| StoreError::Corrupt {
+                target: self.target.clone(),
+                what: format!("no answer to {command}"),
+            })?;
+            let frames = replies.answer(i);
+            if let [wire::Frame::Error(text)] = frames {
+                return Err(StoreError::Reply {
+                    target: self.target.clone(),
+                    what: "reading values",
+                    message: String::from_utf8_lossy(replies.bytes(text)).into_owned(),
+                });
+            }
+            Ok(frames)
+        };
         let mut cache_update = Vec::with_capacity(unknown.len());
         if !unknown.is_empty() {
-            let registry = bulk_strings(replies.next(), &self.target)?;
+            let registry = array_items(next_answer("HMGET")?, &self.target, "HMGET")?;
             for (i, &t) in unknown.iter().enumerate() {
                 let entry = match registry.get(i) {
-                    Some(Some(bytes)) => {
-                        let text = String::from_utf8_lossy(bytes);
+                    Some(wire::Frame::Bulk(range)) => {
+                        let text = String::from_utf8_lossy(replies.bytes(range));
                         parse_entry(&text).ok_or_else(|| self.corrupt_entry(&fields[t], &text))?
                     }
                     _ => return Err(not_found(&tables[t]).into()),
@@ -732,15 +772,9 @@ impl OnlineStore for RedisOnlineStore {
         }
         let read_len = match registry_len {
             Some(_) => None,
-            None => match replies.next() {
-                Some(redis::Value::Int(len)) => Some(len.max(0) as u64),
-                other => {
-                    return Err(StoreError::Corrupt {
-                        target: self.target.clone(),
-                        what: format!("HLEN of the registry answered {other:?}"),
-                    }
-                    .into())
-                }
+            None => match next_answer("HLEN")? {
+                [wire::Frame::Int(len)] => Some((*len).max(0) as u64),
+                other => return Err(unexpected(&self.target, "HLEN", &other).into()),
             },
         };
         {
@@ -780,25 +814,36 @@ impl OnlineStore for RedisOnlineStore {
                 })?;
             OnlineRead::stored(event_time, entries[t].ttl_us, now_us, || Ok(stored.value)).map(Some)
         };
-        for (e, reply) in replies.enumerate() {
-            let Some(row) = answer.get_mut(e) else {
-                break;
-            };
+        for (e, row) in answer.iter_mut().enumerate() {
             if whole {
-                for (field, bytes) in field_values(reply, &self.target)? {
-                    for &t in positions.get(field.as_slice()).into_iter().flatten() {
-                        if let Some(value) = read(e, t, &bytes)? {
+                let items = array_items(next_answer("HGETALL")?, &self.target, "HGETALL")?;
+                if items.len() % 2 != 0 {
+                    return Err(unexpected(&self.target, "HGETALL", &items).into());
+                }
+                for pair in items.chunks_exact(2) {
+                    let [wire::Frame::Bulk(field), wire::Frame::Bulk(value)] = pair else {
+                        return Err(unexpected(&self.target, "HGETALL", &pair).into());
+                    };
+                    for &t in positions.get(replies.bytes(field)).into_iter().flatten() {
+                        if let Some(value) = read(e, t, replies.bytes(value))? {
                             row[t] = value;
                         }
                     }
                 }
             } else {
-                let values = bulk_strings(Some(reply), &self.target)?;
-                for (t, stored) in values.into_iter().enumerate().take(tables.len()) {
-                    if let Some(bytes) = stored {
-                        if let Some(value) = read(e, t, &bytes)? {
-                            row[t] = value;
+                let items = array_items(next_answer("HMGET")?, &self.target, "HMGET")?;
+                if items.len() != tables.len() {
+                    return Err(unexpected(&self.target, "HMGET", &items).into());
+                }
+                for (t, item) in items.iter().enumerate() {
+                    match item {
+                        wire::Frame::Nil => {}
+                        wire::Frame::Bulk(bytes) => {
+                            if let Some(value) = read(e, t, replies.bytes(bytes))? {
+                                row[t] = value;
+                            }
                         }
+                        other => return Err(unexpected(&self.target, "HMGET", other).into()),
                     }
                 }
             }
@@ -813,47 +858,20 @@ impl OnlineStore for RedisOnlineStore {
     }
 }
 
-/// An `HMGET` answer: one bulk string or nil per field.
-fn bulk_strings(
-    reply: Option<redis::Value>,
+/// The items of an answer that must be one flat array (of bulk strings, nils, …).
+fn array_items<'a>(
+    frames: &'a [wire::Frame],
     target: &str,
-) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-    match reply {
-        Some(redis::Value::Array(items)) => items
-            .into_iter()
-            .map(|item| match item {
-                redis::Value::Nil => Ok(None),
-                redis::Value::BulkString(bytes) => Ok(Some(bytes)),
-                other => Err(other),
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|other| unexpected(target, "HMGET", &other)),
-        other => Err(unexpected(target, "HMGET", &other)),
-    }
-}
-
-/// One field of a hash and its value, as `HGETALL` answers them.
-type FieldValue = (Vec<u8>, Vec<u8>);
-
-/// An `HGETALL` answer: field, value pairs (a flat array in RESP2, a map in RESP3).
-fn field_values(reply: redis::Value, target: &str) -> Result<Vec<FieldValue>, StoreError> {
-    let pairs: Vec<(redis::Value, redis::Value)> = match reply {
-        redis::Value::Map(pairs) => pairs,
-        redis::Value::Array(items) if items.len() % 2 == 0 => {
-            let mut items = items.into_iter();
-            std::iter::from_fn(|| Some((items.next()?, items.next()?))).collect()
+    command: &str,
+) -> Result<&'a [wire::Frame], StoreError> {
+    match frames.split_first() {
+        Some((wire::Frame::Array(n), items))
+            if items.len() == *n && !items.iter().any(|f| matches!(f, wire::Frame::Array(_))) =>
+        {
+            Ok(items)
         }
-        other => return Err(unexpected(target, "HGETALL", &other)),
-    };
-    pairs
-        .into_iter()
-        .map(|pair| match pair {
-            (redis::Value::BulkString(field), redis::Value::BulkString(value)) => {
-                Ok((field, value))
-            }
-            (field, _) => Err(unexpected(target, "HGETALL", &field)),
-        })
-        .collect()
+        _ => Err(unexpected(target, command, &frames)),
+    }
 }
 
 fn unexpected(target: &str, command: &str, reply: &impl std::fmt::Debug) -> StoreError {

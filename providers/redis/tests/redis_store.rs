@@ -790,3 +790,183 @@ async fn failed_calls_leave_nothing_behind() {
         .expect_err("corrupt value");
     assert!(err.to_string().contains("corrupt"), "{err}");
 }
+
+/// Reads go over the store's own connections (`wire.rs`), which must log in and select
+/// the database exactly as the writes' connection does: an ACL user with a password,
+/// database 9. A refused password is `Unauthorized` on the read path too.
+#[tokio::test]
+async fn reads_log_in_and_select_the_database_as_configured() {
+    ensure_server();
+    let mut con = redis_con();
+    let user = format!("quiver-test-{}", uuid::Uuid::new_v4().simple());
+    let secret = "r3ad-PATH-pw-5c1f";
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(&user)
+        .arg("on")
+        .arg(format!(">{secret}"))
+        .arg("~*")
+        .arg("&*")
+        .arg("+@all")
+        .query(&mut con)
+        .expect("ACL SETUSER");
+    let guard = NamespaceGuard::new();
+    let options = |password: &str| RedisOptions {
+        address: format!("redis://{user}@{}", common::test_host_port()),
+        db: 9,
+        password: Some(password.into()),
+        namespace: guard.namespace.clone(),
+    };
+    let store = RedisOnlineStore::connect(options(secret)).await.unwrap();
+    let t = table("f", "v");
+    create(&store, &t, None).await;
+    store
+        .write(&t, &[row("e", OnlineValue::Int(7), 1)])
+        .await
+        .unwrap();
+    let answer = store
+        .multi_get(std::slice::from_ref(&t), &["e".into(), "nobody".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        vec![
+            vec![present(OnlineValue::Int(7), 1)],
+            vec![OnlineRead::Missing]
+        ]
+    );
+    assert!(
+        namespace_keys(&guard.namespace).is_empty(),
+        "nothing in database 0"
+    );
+
+    let wrong = RedisOnlineStore::connect(options("not-the-pw-77"))
+        .await
+        .unwrap();
+    let err = wrong
+        .multi_get(std::slice::from_ref(&t), &["e".into()])
+        .await
+        .expect_err("a wrong password");
+    assert!(matches!(err, ProviderError::Unauthorized(_)), "{err:?}");
+    assert!(!err.to_string().contains("not-the-pw-77"), "{err}");
+
+    // Database 9 is not the guard's: clean it by hand.
+    let _: () = redis::cmd("SELECT").arg(9).query(&mut con).unwrap();
+    let ours: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*{}*", guard.namespace))
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(ours.len(), 2, "registry and one entity hash: {ours:?}");
+    let _: () = redis::cmd("DEL").arg(&ours).query(&mut con).unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&user)
+        .query(&mut con)
+        .unwrap();
+}
+
+/// Another program's key of the wrong type at one of our entity keys: Redis's error
+/// reply is the answer (naming the problem), and the connection stays usable.
+#[tokio::test]
+async fn an_error_reply_is_reported_and_the_next_read_succeeds() {
+    let guard = NamespaceGuard::new();
+    let store = store_in(&guard.namespace).await;
+    let t = table("t", "v");
+    create(&store, &t, None).await;
+    store
+        .write(&t, &[row("good", OnlineValue::Float(1.5), 3)])
+        .await
+        .unwrap();
+    let mut con = redis_con();
+    let _: () = redis::cmd("SET")
+        .arg(keys::entity_key(&guard.namespace, "squatter"))
+        .arg("a string, not a hash")
+        .query(&mut con)
+        .unwrap();
+    for _ in 0..3 {
+        let err = store
+            .multi_get(
+                std::slice::from_ref(&t),
+                &["good".into(), "squatter".into()],
+            )
+            .await
+            .expect_err("a string where a hash belongs");
+        assert!(matches!(err, ProviderError::Other(_)), "{err:?}");
+        assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+        let answer = store
+            .multi_get(std::slice::from_ref(&t), &["good".into()])
+            .await
+            .unwrap();
+        assert_eq!(answer, vec![vec![present(OnlineValue::Float(1.5), 3)]]);
+    }
+}
+
+/// Connections the server closed while idle in the pool (a Redis restart) cost no
+/// failed read: the first read after the server is back succeeds.
+#[tokio::test]
+async fn idle_connections_the_server_closed_cost_no_failed_read() {
+    let guard = NamespaceGuard::new();
+    let proxy = Proxy::start().await;
+    let mut options = common::options(&guard.namespace);
+    options.address = proxy.address();
+    let store = RedisOnlineStore::connect(options).await.unwrap();
+    let t = table("f", "v");
+    create(&store, &t, None).await;
+    store
+        .write(&t, &[row("e", OnlineValue::Int(1), 1)])
+        .await
+        .unwrap();
+    // Several reads at once, so the pool holds several idle connections.
+    let ids = vec!["e".to_string()];
+    let reads = (0..8).map(|_| store.multi_get(std::slice::from_ref(&t), &ids));
+    for answer in futures::future::join_all(reads).await {
+        assert_eq!(answer.unwrap()[0][0], present(OnlineValue::Int(1), 1));
+    }
+    let proxy = proxy.restore().await;
+    for _ in 0..3 {
+        let answer = store
+            .multi_get(std::slice::from_ref(&t), &["e".into()])
+            .await
+            .expect("the first reads after the restart succeed");
+        assert_eq!(answer[0][0], present(OnlineValue::Int(1), 1));
+    }
+    drop(proxy);
+}
+
+/// Many reads at once, each on its own pooled connection, each answered with its own
+/// entities' values (no answer crosses to another request).
+#[tokio::test]
+async fn concurrent_reads_each_get_their_own_answer() {
+    let guard = NamespaceGuard::new();
+    let store = store_in(&guard.namespace).await;
+    let tables = [table("a", "v"), table("b", "v")];
+    for (f, t) in tables.iter().enumerate() {
+        create(&store, t, None).await;
+        let rows: Vec<OnlineRow> = (0..200)
+            .map(|e| row(&format!("e{e}"), OnlineValue::Int(e * 10 + f as i64), 9))
+            .collect();
+        store.write(t, &rows).await.unwrap();
+    }
+    let reads = (0..64_i64).map(|r| {
+        let store = &store;
+        let tables = &tables;
+        async move {
+            let ids: Vec<String> = (0..r % 7 + 1)
+                .map(|i| format!("e{}", (r * 3 + i) % 200))
+                .collect();
+            let answer = store.multi_get(tables, &ids).await.unwrap();
+            for (id, values) in ids.iter().zip(&answer) {
+                let e: i64 = id[1..].parse().unwrap();
+                assert_eq!(
+                    values,
+                    &vec![
+                        present(OnlineValue::Int(e * 10), 9),
+                        present(OnlineValue::Int(e * 10 + 1), 9)
+                    ],
+                    "read {r}, {id}"
+                );
+            }
+        }
+    });
+    futures::future::join_all(reads).await;
+}

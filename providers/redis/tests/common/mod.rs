@@ -210,12 +210,23 @@ impl Proxy {
     }
 
     async fn listen(mut self, port: u16) -> Proxy {
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
-        socket
-            .bind(SocketAddr::from(([127, 0, 0, 1], port)))
-            .expect("bind the proxy");
-        let listener: TcpListener = socket.listen(64).expect("listen");
+        // The listener of a `cut` is dropped when its aborted task is next polled, which
+        // may be a moment after `restore` wants the port back.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let listener: TcpListener = loop {
+            let socket = TcpSocket::new_v4().expect("socket");
+            socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+            match socket.bind(SocketAddr::from(([127, 0, 0, 1], port))) {
+                Ok(()) => break socket.listen(64).expect("listen"),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("bind the proxy on port {port}: {e}"),
+            }
+        };
         self.port = listener.local_addr().expect("local addr").port();
         let upstream = test_host_port();
         let (counters, tasks) = (self.counters.clone(), self.tasks.clone());
