@@ -4,6 +4,8 @@
 //! request; larger requests get `400 limit_exceeded` and should be split.
 
 use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use quiver_core::ResourceRef;
@@ -89,6 +91,15 @@ problem_responses!(OnlineErrors: InvalidRequest, LimitExceeded, MalformedBody, U
 async fn online_features(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<OnlineFeaturesRequest>,
-) -> Result<Json<OnlineFeaturesResponse>, ApiError> {
-    Ok(Json(state.runtime.online_features(&request).await?))
+) -> Result<Response, ApiError> {
+    // The document of `OnlineFeaturesResponse`, written straight from the reads.
+    let answer = state.runtime.online_answer(&request).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        answer.to_json(),
+    )
+        .into_response())
 }

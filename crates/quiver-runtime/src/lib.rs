@@ -34,8 +34,8 @@ pub use providers::{default_registry, Providers, RegistryOptions};
 pub use quiver_provider_sdk::{self as sdk, HealthReport, ProviderRegistry};
 pub use resolve::Resolver;
 pub use serving::{
-    EntityFeatures, FeatureCacheStats, FeatureValue, OnlineFeaturesRequest, OnlineFeaturesResponse,
-    ValueStatus, CATALOG_CHECK, MAX_ENTITIES, MAX_FEATURES,
+    EntityFeatures, FeatureCacheStats, FeatureValue, OnlineAnswer, OnlineFeaturesRequest,
+    OnlineFeaturesResponse, ValueStatus, CATALOG_CHECK, MAX_ENTITIES, MAX_FEATURES,
 };
 
 /// What the server shares between its API and its job coordinator.
