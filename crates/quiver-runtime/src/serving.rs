@@ -388,8 +388,8 @@ impl Runtime {
         self.check_catalog().await?;
         let features = self.serving_features(&request.features).await?;
         let mut resolved = Vec::with_capacity(features.len());
-        // provider → (position in the request, table)
-        let mut by_provider: BTreeMap<&str, Vec<(usize, OnlineTableRef)>> = BTreeMap::new();
+        // provider → (positions in the request, their tables)
+        let mut by_provider: BTreeMap<&str, (Vec<usize>, Vec<OnlineTableRef>)> = BTreeMap::new();
         for (position, feature) in features.iter().enumerate() {
             let name = &feature.name;
             if feature.entity != entity {
@@ -417,17 +417,15 @@ impl Runtime {
                     )))
                 }
             }
-            by_provider
-                .entry(provider)
-                .or_default()
-                .push((position, feature.table.clone()));
+            let (positions, tables) = by_provider.entry(provider).or_default();
+            positions.push(position);
+            tables.push(feature.table.clone());
             resolved.push(name.clone());
         }
 
         let reads = futures::future::try_join_all(by_provider.into_iter().map(
-            |(provider, tables)| async move {
+            |(provider, (positions, refs))| async move {
                 let store = self.serving_store(provider).await?;
-                let refs: Vec<OnlineTableRef> = tables.iter().map(|(_, t)| t.clone()).collect();
                 let started = std::time::Instant::now();
                 let rows = store.multi_get(&refs, ids).await;
                 self.metrics()
@@ -441,20 +439,29 @@ impl Runtime {
                         ),
                     });
                 }
-                Ok::<_, RuntimeError>((tables, rows))
+                Ok::<_, RuntimeError>((positions, rows))
             },
         ))
         .await?;
 
         let width = resolved.len();
-        let mut values = vec![OnlineRead::Missing; ids.len() * width];
-        for (tables, rows) in reads {
-            for (e, row) in rows.into_iter().enumerate() {
-                for ((position, _), read) in tables.iter().zip(row) {
-                    values[e * width + position] = read;
+        let mut reads = reads.into_iter();
+        let values = match (reads.next(), reads.len()) {
+            // One provider serving every feature, in request order (the usual case): its
+            // rows are the answer as they are.
+            (Some((positions, rows)), 0) if positions.iter().copied().eq(0..width) => rows,
+            (first, _) => {
+                let mut values = vec![vec![OnlineRead::Missing; width]; ids.len()];
+                for (positions, rows) in first.into_iter().chain(reads) {
+                    for (row, provider_row) in values.iter_mut().zip(rows) {
+                        for (position, read) in positions.iter().zip(provider_row) {
+                            row[*position] = read;
+                        }
+                    }
                 }
+                values
             }
-        }
+        };
         Ok(OnlineAnswer {
             entity: entity.to_string(),
             features: resolved,
@@ -473,25 +480,20 @@ pub struct OnlineAnswer {
     entity: String,
     features: Vec<String>,
     ids: Vec<String>,
-    /// `ids.len() × features.len()`, row by row.
-    values: Vec<OnlineRead>,
+    /// One row per id, one read per feature.
+    values: Vec<Vec<OnlineRead>>,
 }
 
 impl OnlineAnswer {
     /// The answer as the API's response type.
     pub fn into_response(self) -> OnlineFeaturesResponse {
-        let width = self.features.len().max(1);
-        let mut values = self.values.into_iter();
         let results = self
             .ids
             .into_iter()
-            .map(|entity| EntityFeatures {
+            .zip(self.values)
+            .map(|(entity, row)| EntityFeatures {
                 entity,
-                values: values
-                    .by_ref()
-                    .take(width)
-                    .map(FeatureValue::from_read)
-                    .collect(),
+                values: row.into_iter().map(FeatureValue::from_read).collect(),
             })
             .collect();
         OnlineFeaturesResponse {
@@ -525,10 +527,7 @@ impl OnlineAnswer {
             out.extend_from_slice(b"{\"entity\":");
             put(&mut out, id);
             out.extend_from_slice(b",\"values\":[");
-            let row = self
-                .values
-                .get(e * width..(e + 1) * width)
-                .unwrap_or_default();
+            let row = self.values.get(e).map_or(&[][..], Vec::as_slice);
             for (f, read) in row.iter().enumerate() {
                 if f > 0 {
                     out.push(b',');
@@ -715,7 +714,7 @@ mod tests {
             ids: (0..reads.len() / width)
                 .map(|e| format!("id-{e}\\"))
                 .collect(),
-            values: reads,
+            values: reads.chunks(width).map(<[OnlineRead]>::to_vec).collect(),
         };
         let direct = answer.to_json();
         let via_serde = serde_json::to_vec(&answer.clone().into_response()).unwrap();

@@ -796,6 +796,10 @@ impl OnlineStore for RedisOnlineStore {
                 positions.entry(field.as_bytes()).or_default().push(t);
             }
         }
+        // Redis keeps a small hash's fields in insertion order, the same for entities
+        // materialized alike: remember which asked tables the field at each place of the
+        // last hash answered, and check that guess with one comparison before hashing.
+        let mut learned: Vec<(&[u8], &[usize])> = Vec::new();
         let now_us = Utc::now().timestamp_micros();
         let read = |e: usize, t: usize, bytes: &[u8]| -> Result<Option<OnlineRead>, StoreError> {
             let stored = value::decode(bytes)
@@ -820,11 +824,24 @@ impl OnlineStore for RedisOnlineStore {
                 if items.len() % 2 != 0 {
                     return Err(unexpected(&self.target, "HGETALL", &items).into());
                 }
-                for pair in items.chunks_exact(2) {
+                for (j, pair) in items.chunks_exact(2).enumerate() {
                     let [wire::Frame::Bulk(field), wire::Frame::Bulk(value)] = pair else {
                         return Err(unexpected(&self.target, "HGETALL", &pair).into());
                     };
-                    for &t in positions.get(replies.bytes(field)).into_iter().flatten() {
+                    let name = replies.bytes(field);
+                    let asked: &[usize] = match learned.get(j) {
+                        Some((known, asked)) if *known == name => asked,
+                        _ => {
+                            let asked = positions.get(name).map_or(&[][..], Vec::as_slice);
+                            if j < learned.len() {
+                                learned[j] = (name, asked);
+                            } else {
+                                learned.push((name, asked));
+                            }
+                            asked
+                        }
+                    };
+                    for &t in asked {
                         if let Some(value) = read(e, t, replies.bytes(value))? {
                             row[t] = value;
                         }
@@ -848,6 +865,8 @@ impl OnlineStore for RedisOnlineStore {
                 }
             }
         }
+        drop(learned);
+        self.reader.recycle(replies);
         tracing::debug!(
             tables = tables.len(),
             entities = entities.len(),

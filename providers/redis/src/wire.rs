@@ -24,18 +24,26 @@ use tokio::net::TcpStream;
 use crate::error::StoreError;
 use crate::store::{CONNECT_TIMEOUT, ROUND_TRIP_TIMEOUT};
 
-/// Idle connections kept for reuse; more may be open while requests are in flight.
+/// Idle connections kept for reuse.
 const MAX_IDLE: usize = 64;
+
+/// Most connections open at once (one per read in flight): past it, reads wait for a
+/// connection (within their [`ROUND_TRIP_TIMEOUT`]) instead of opening more, so a burst
+/// of requests cannot exhaust Redis's `maxclients` or this process's file descriptors.
+pub(crate) const MAX_CONNECTIONS: usize = 256;
 
 /// The longest bulk string Redis sends (its `proto-max-bulk-len` default, 512 MB);
 /// a longer length is not Redis speaking.
 const MAX_BULK: i64 = 512 * 1024 * 1024;
 
+/// The deepest nesting of arrays the scanner follows.
+const MAX_DEPTH: usize = 16;
+
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// A connection's buffer is shrunk back to this after an answer larger than it, so one
-/// huge read does not pin memory on an idle connection.
+/// Answer buffers larger than this are not kept for reuse, so one huge read does not
+/// pin memory.
 const KEEP_BUFFER: usize = 1024 * 1024;
 
 /// Where and as whom to connect.
@@ -163,8 +171,10 @@ fn scan_inner(
     mut at: usize,
     frames: &mut Vec<Frame>,
 ) -> Result<Option<usize>, ProtocolError> {
-    // Items still to scan in each enclosing array; a reply ends when none are left.
-    let mut pending: Vec<usize> = Vec::new();
+    // Items still to scan in each enclosing array; a reply ends when none are left. A
+    // fixed stack: the commands of this crate answer arrays at most two deep.
+    let mut pending = [0_usize; MAX_DEPTH];
+    let mut depth = 0;
     loop {
         let Some(line_end) = line_end(buf, at + 1)? else {
             return Ok(None);
@@ -209,7 +219,14 @@ fn scan_inner(
                     frames.push(Frame::Array(n as usize));
                     at = next;
                     if n > 0 {
-                        pending.push(n as usize);
+                        if depth == MAX_DEPTH {
+                            return Err(ProtocolError {
+                                at: line.start,
+                                what: "arrays nested too deep",
+                            });
+                        }
+                        pending[depth] = n as usize;
+                        depth += 1;
                         continue;
                     }
                 }
@@ -241,16 +258,14 @@ fn scan_inner(
         }
         // One item done: close every array it completes.
         loop {
-            match pending.last_mut() {
-                None => return Ok(Some(at)),
-                Some(left) => {
-                    *left -= 1;
-                    if *left > 0 {
-                        break;
-                    }
-                    pending.pop();
-                }
+            if depth == 0 {
+                return Ok(Some(at));
             }
+            pending[depth - 1] -= 1;
+            if pending[depth - 1] > 0 {
+                break;
+            }
+            depth -= 1;
         }
     }
 }
@@ -296,10 +311,9 @@ fn integer(text: &[u8], at: usize) -> Result<i64, ProtocolError> {
     Ok(if negative { -value } else { value })
 }
 
-/// An open connection and its read buffer.
+/// An open connection.
 struct Connection {
     stream: TcpStream,
-    buf: Vec<u8>,
 }
 
 /// The pool of read connections to one Redis.
@@ -308,6 +322,11 @@ pub(crate) struct ReadPool {
     /// `host:port db N`, for messages.
     target: String,
     idle: Mutex<Vec<Connection>>,
+    /// Buffers of answers already used ([`ReadPool::recycle`]): a 100 × 50 answer is
+    /// ~300 KB, and allocating it afresh cost page faults and copies as it grew.
+    spare: Mutex<Vec<(Vec<u8>, Vec<Frame>)>>,
+    /// One permit per open connection in use (see [`MAX_CONNECTIONS`]).
+    in_use: tokio::sync::Semaphore,
 }
 
 impl ReadPool {
@@ -316,6 +335,8 @@ impl ReadPool {
             endpoint,
             target,
             idle: Mutex::new(Vec::new()),
+            spare: Mutex::new(Vec::new()),
+            in_use: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
         }
     }
 
@@ -350,13 +371,15 @@ impl ReadPool {
         what: &'static str,
         pipeline: &Pipeline,
     ) -> Result<Replies, StoreError> {
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = self.in_use.acquire().await;
         let pooled = self.idle().pop();
         let reused = pooled.is_some();
         let mut conn = match pooled {
             Some(conn) => conn,
             None => self.connect(what).await?,
         };
-        match exchange(&mut conn, pipeline).await {
+        match exchange(&mut conn, pipeline, self.buffers()).await {
             Ok(replies) => {
                 self.give_back(conn);
                 Ok(replies)
@@ -366,7 +389,7 @@ impl ReadPool {
                 // other idle ones. Reads are idempotent; try once on a fresh connection.
                 self.idle().clear();
                 let mut conn = self.connect(what).await?;
-                match exchange(&mut conn, pipeline).await {
+                match exchange(&mut conn, pipeline, self.buffers()).await {
                     Ok(replies) => {
                         self.give_back(conn);
                         Ok(replies)
@@ -378,10 +401,33 @@ impl ReadPool {
         }
     }
 
-    fn give_back(&self, mut conn: Connection) {
-        if conn.buf.capacity() > KEEP_BUFFER {
-            conn.buf = Vec::new();
+    /// Keep the buffers of answers the caller is done with, for the next query.
+    pub fn recycle(&self, replies: Replies) {
+        let Replies {
+            mut buf,
+            mut frames,
+            ..
+        } = replies;
+        if buf.capacity() > KEEP_BUFFER {
+            return;
         }
+        buf.clear();
+        frames.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < MAX_IDLE {
+            spare.push((buf, frames));
+        }
+    }
+
+    fn buffers(&self) -> (Vec<u8>, Vec<Frame>) {
+        self.spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, conn: Connection) {
         let mut idle = self.idle();
         if idle.len() < MAX_IDLE {
             idle.push(conn);
@@ -434,10 +480,7 @@ impl ReadPool {
             what,
             source,
         })?;
-        let mut conn = Connection {
-            stream,
-            buf: Vec::new(),
-        };
+        let mut conn = Connection { stream };
         let mut setup = Pipeline::new();
         if let Some(password) = &endpoint.password {
             match &endpoint.username {
@@ -450,7 +493,7 @@ impl ReadPool {
             setup.command(&[b"SELECT", db.as_bytes()]);
         }
         if setup.commands() > 0 {
-            let replies = exchange(&mut conn, &setup)
+            let replies = exchange(&mut conn, &setup, Default::default())
                 .await
                 .map_err(|failure| self.failed(what, failure))?;
             for i in 0..replies.len() {
@@ -480,15 +523,17 @@ enum Failure {
     Protocol(ProtocolError),
 }
 
-/// Write the pipeline and read one complete answer per command.
-async fn exchange(conn: &mut Connection, pipeline: &Pipeline) -> Result<Replies, Failure> {
+/// Write the pipeline and read one complete answer per command into `buffers` (empty).
+async fn exchange(
+    conn: &mut Connection,
+    pipeline: &Pipeline,
+    buffers: (Vec<u8>, Vec<Frame>),
+) -> Result<Replies, Failure> {
     conn.stream
         .write_all(&pipeline.out)
         .await
         .map_err(Failure::Io)?;
-    let mut buf = std::mem::take(&mut conn.buf);
-    buf.clear();
-    let mut frames = Vec::new();
+    let (mut buf, mut frames) = buffers;
     let mut starts = Vec::with_capacity(pipeline.commands);
     let mut at = 0;
     while starts.len() < pipeline.commands {
@@ -590,6 +635,16 @@ mod tests {
         }
         let mut frames = Vec::new();
         assert_eq!(scan(buf, 0, &mut frames), Ok(Some(buf.len())));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut deep = b"*1\r\n".repeat(MAX_DEPTH);
+        deep.extend_from_slice(b":1\r\n");
+        assert_eq!(scan_all(&deep).unwrap().len(), MAX_DEPTH + 1);
+        let mut deeper = b"*1\r\n".repeat(MAX_DEPTH + 1);
+        deeper.extend_from_slice(b":1\r\n");
+        assert!(scan(&deeper, 0, &mut Vec::new()).is_err());
     }
 
     #[test]

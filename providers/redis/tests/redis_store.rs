@@ -380,8 +380,8 @@ async fn a_redis_that_is_not_listening_is_unreachable_within_the_bound() {
     }
 }
 
-#[tokio::test]
-async fn the_store_recovers_by_itself_when_redis_comes_back() {
+/// A store reaching Redis through a [`Proxy`], with table `f:v` holding `e` = 1 at 1 µs.
+async fn store_behind_a_proxy() -> (NamespaceGuard, Proxy, RedisOnlineStore, OnlineTableRef) {
     let guard = NamespaceGuard::new();
     let proxy = Proxy::start().await;
     let mut options = common::options(&guard.namespace);
@@ -393,6 +393,12 @@ async fn the_store_recovers_by_itself_when_redis_comes_back() {
         .write(&t, &[row("e", OnlineValue::Int(1), 1)])
         .await
         .unwrap();
+    (guard, proxy, store, t)
+}
+
+#[tokio::test]
+async fn the_store_recovers_by_itself_when_redis_comes_back() {
+    let (_guard, proxy, store, t) = store_behind_a_proxy().await;
 
     proxy.cut();
     let started = Instant::now();
@@ -905,17 +911,7 @@ async fn an_error_reply_is_reported_and_the_next_read_succeeds() {
 /// failed read: the first read after the server is back succeeds.
 #[tokio::test]
 async fn idle_connections_the_server_closed_cost_no_failed_read() {
-    let guard = NamespaceGuard::new();
-    let proxy = Proxy::start().await;
-    let mut options = common::options(&guard.namespace);
-    options.address = proxy.address();
-    let store = RedisOnlineStore::connect(options).await.unwrap();
-    let t = table("f", "v");
-    create(&store, &t, None).await;
-    store
-        .write(&t, &[row("e", OnlineValue::Int(1), 1)])
-        .await
-        .unwrap();
+    let (_guard, proxy, store, t) = store_behind_a_proxy().await;
     // Several reads at once, so the pool holds several idle connections.
     let ids = vec!["e".to_string()];
     let reads = (0..8).map(|_| store.multi_get(std::slice::from_ref(&t), &ids));
