@@ -2,7 +2,7 @@
 //!
 //! | what | Redis type | key | fields |
 //! |---|---|---|---|
-//! | table registry of a namespace | hash | `q1:r:{<ns>}` | `<feature>:<variant>` → `"<generation> <ttl_us or ->"`; `#next-generation` → counter; `#deleted:<generation>` → `<feature>:<variant>` (tombstones awaiting a sweep) |
+//! | table registry of a namespace | hash | `q1:r:{<ns>}` | `<feature>:<variant>` → `"<generation> <ttl_us or ->"`; `#next-generation` → counter; `#deleted:<generation>` → `<feature>:<variant>` (tombstones awaiting a sweep); `#ttl-free` → `1` while no table has ever had a TTL |
 //! | values of one entity | hash | `q1:e:<ns>:{<entity>}` | `<feature>:<variant>` → encoded value (see `value.rs`) |
 //!
 //! Every user-given string (`ns`, `entity`, `feature`, `variant`) is written through
@@ -25,6 +25,10 @@ pub const FORMAT: &str = "q1";
 
 /// The registry field holding the last generation handed out.
 pub(crate) const NEXT_GENERATION_FIELD: &str = "#next-generation";
+
+/// The registry field present while no table of the namespace has ever had a TTL, so no
+/// entity hash has an expiry (see `scripts::WRITE`).
+pub(crate) const TTL_FREE_FIELD: &str = "#ttl-free";
 
 /// The prefix of a registry tombstone field, `#deleted:<generation>`.
 pub(crate) const TOMBSTONE_PREFIX: &str = "#deleted:";
@@ -208,6 +212,7 @@ mod tests {
             }
         }
         assert!(!fields.contains(NEXT_GENERATION_FIELD));
+        assert!(!fields.contains(TTL_FREE_FIELD));
         assert!(!fields.contains(&format!("{TOMBSTONE_PREFIX}1")));
     }
 

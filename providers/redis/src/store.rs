@@ -544,6 +544,7 @@ impl OnlineStore for RedisOnlineStore {
                     .arg(&field)
                     .arg(&ttl)
                     .arg(keys::NEXT_GENERATION_FIELD)
+                    .arg(keys::TTL_FREE_FIELD)
                     .invoke_async(&mut conn),
             )
             .await?;
@@ -631,7 +632,9 @@ impl OnlineStore for RedisOnlineStore {
             pipe.load_script(&self.write_script).ignore();
             for batch in chunk.chunks(WRITE_SCRIPT_ROWS) {
                 let mut call = self.write_script.prepare_invoke();
-                call.arg(&field);
+                call.key(&self.registry_key)
+                    .arg(&field)
+                    .arg(keys::TTL_FREE_FIELD);
                 for &i in batch {
                     let row = &rows[i];
                     let expire_at = match entry.ttl_us {

@@ -966,3 +966,96 @@ async fn concurrent_reads_each_get_their_own_answer() {
     });
     futures::future::join_all(reads).await;
 }
+
+/// The registry's TTL-free field: set with a namespace's first table when it has no TTL,
+/// removed for good by the first TTL table; while it is there writes skip `PERSIST`
+/// (no hash can have an expiry), and once it is gone they remove expiries again.
+#[tokio::test]
+async fn writes_skip_persist_only_while_no_table_ever_had_a_ttl() {
+    let guard = NamespaceGuard::new();
+    let store = store_in(&guard.namespace).await;
+    let mut con = redis_con();
+    let registry = keys::registry_key(&guard.namespace);
+    let ttl_free = |con: &mut redis::Connection| -> bool {
+        redis::cmd("HEXISTS")
+            .arg(&registry)
+            .arg("#ttl-free")
+            .query(con)
+            .unwrap()
+    };
+    let key = keys::entity_key(&guard.namespace, "e");
+    let expire_in_an_hour = |con: &mut redis::Connection| {
+        let _: () = redis::cmd("PEXPIRE")
+            .arg(&key)
+            .arg(3_600_000)
+            .query(con)
+            .unwrap();
+    };
+    let pttl =
+        |con: &mut redis::Connection| -> i64 { redis::cmd("PTTL").arg(&key).query(con).unwrap() };
+
+    let (plain, other, timed) = (
+        table("plain", "v"),
+        table("other", "v"),
+        table("timed", "v"),
+    );
+    create(&store, &plain, None).await;
+    create(&store, &other, None).await;
+    assert!(
+        ttl_free(&mut con),
+        "set with the first table, kept by the second"
+    );
+    store
+        .write(&plain, &[row("e", OnlineValue::Int(1), 1)])
+        .await
+        .unwrap();
+    // An expiry no write of this crate could have set: left alone proves no PERSIST ran.
+    expire_in_an_hour(&mut con);
+    store
+        .write(&other, &[row("e", OnlineValue::Int(2), 1)])
+        .await
+        .unwrap();
+    assert!(
+        pttl(&mut con) > 0,
+        "no PERSIST while the namespace is TTL-free"
+    );
+
+    create(&store, &timed, Some(Duration::from_secs(60))).await;
+    assert!(!ttl_free(&mut con), "removed by the first TTL table");
+    store
+        .write(&plain, &[row("e", OnlineValue::Int(3), 2)])
+        .await
+        .unwrap();
+    assert_eq!(pttl(&mut con), -1, "PERSIST again once a TTL table exists");
+    store.delete_table(&timed).await.unwrap();
+    create(&store, &table("later", "v"), None).await;
+    assert!(!ttl_free(&mut con), "never set again");
+    assert_eq!(
+        store
+            .multi_get(&[plain.clone(), other.clone()], &["e".into()])
+            .await
+            .unwrap()[0],
+        vec![
+            OnlineRead::Present {
+                value: OnlineValue::Int(3),
+                event_time: micros(2)
+            },
+            OnlineRead::Present {
+                value: OnlineValue::Int(2),
+                event_time: micros(1)
+            }
+        ]
+    );
+
+    // A namespace whose first table has a TTL never has the field.
+    let guard2 = NamespaceGuard::new();
+    let store2 = store_in(&guard2.namespace).await;
+    create(&store2, &timed, Some(Duration::from_secs(60))).await;
+    create(&store2, &plain, None).await;
+    let exists: bool = redis::cmd("HEXISTS")
+        .arg(keys::registry_key(&guard2.namespace))
+        .arg("#ttl-free")
+        .query(&mut con)
+        .unwrap();
+    assert!(!exists);
+}
