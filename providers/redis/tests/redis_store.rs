@@ -1059,3 +1059,68 @@ async fn writes_skip_persist_only_while_no_table_ever_had_a_ttl() {
         .unwrap();
     assert!(!exists);
 }
+
+/// The write script guesses per row whether the field is new (`HSETNX`) or must be
+/// compared first; every mix of new, older, newer and equal rows, over batches spanning
+/// several script calls, must end exactly as the event-time rule says.
+#[tokio::test]
+async fn mixed_batches_of_new_and_existing_fields_follow_the_event_time_rule() {
+    let guard = NamespaceGuard::new();
+    let store = store_in(&guard.namespace).await;
+    let t = table("mixed", "v");
+    create(&store, &t, None).await;
+    let entities: Vec<String> = (0..120).map(|e| format!("e{e}")).collect();
+    // The model: entity → (event time, value) as stored.
+    let mut model: std::collections::HashMap<String, (i64, i64)> = Default::default();
+    let mut seed = 3_u64;
+    let mut next = |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 33) % n
+    };
+    let mut value = 0_i64;
+    for round in 0..6 {
+        let rows: Vec<OnlineRow> = (0..250)
+            .map(|_| {
+                value += 1;
+                let entity = &entities[next(entities.len() as u64) as usize];
+                row(entity, OnlineValue::Int(value), next(8) as i64)
+            })
+            .collect();
+        // Within a call: the newest row per entity, the first of equals.
+        let mut winners: Vec<(String, (i64, i64))> = Vec::new();
+        for r in &rows {
+            let (time, OnlineValue::Int(v)) = (r.event_time.timestamp_micros(), &r.value) else {
+                unreachable!()
+            };
+            match winners.iter_mut().find(|(e, _)| *e == r.entity) {
+                Some((_, best)) if time > best.0 => *best = (time, *v),
+                Some(_) => {}
+                None => winners.push((r.entity.clone(), (time, *v))),
+            }
+        }
+        let mut expected_written = 0;
+        for (entity, candidate) in winners {
+            match model.get(&entity) {
+                Some(stored) if candidate.0 <= stored.0 => {}
+                _ => {
+                    model.insert(entity, candidate);
+                    expected_written += 1;
+                }
+            }
+        }
+        let report = store.write(&t, &rows).await.unwrap();
+        assert_eq!(report.written, expected_written, "round {round}");
+        assert_eq!(report.written + report.skipped_older, rows.len() as u64);
+        let answer = store
+            .multi_get(std::slice::from_ref(&t), &entities)
+            .await
+            .unwrap();
+        for (entity, read) in entities.iter().zip(&answer) {
+            let expected = match model.get(entity) {
+                Some((time, v)) => present(OnlineValue::Int(*v), *time),
+                None => OnlineRead::Missing,
+            };
+            assert_eq!(read[0], expected, "round {round}, {entity}");
+        }
+    }
+}
