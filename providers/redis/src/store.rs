@@ -687,7 +687,7 @@ impl OnlineStore for RedisOnlineStore {
         // cached, then one read per entity hash.
         let now = Instant::now();
         let fresh = |read: &Instant| now.duration_since(*read) < REGISTRY_CACHE;
-        let (mut entries, registry_len): (Vec<Option<TableEntry>>, Option<u64>) = {
+        let (mut entries, registry_len, len_fresh): (Vec<Option<TableEntry>>, Option<u64>, bool) = {
             let cache = self
                 .registry_cache
                 .lock()
@@ -702,11 +702,12 @@ impl OnlineStore for RedisOnlineStore {
                         .map(|(entry, _)| *entry)
                 })
                 .collect();
-            let len = cache
-                .len
-                .filter(|(_, read)| fresh(read))
-                .map(|(len, _)| len);
-            (entries, len)
+            // A size read longer ago still decides how to read the hashes (it only
+            // changes what Redis does, never the answer) while a fresh one is read in
+            // the same pipeline: the request that refreshes the cache is not the slow one.
+            let len = cache.len.map(|(len, _)| len);
+            let len_fresh = cache.len.is_some_and(|(_, read)| fresh(&read));
+            (entries, len, len_fresh)
         };
         let unknown: Vec<usize> = (0..tables.len())
             .filter(|&t| entries[t].is_none())
@@ -718,7 +719,7 @@ impl OnlineStore for RedisOnlineStore {
             args.extend(unknown.iter().map(|&t| fields[t].as_bytes()));
             pipe.command(&args);
         }
-        if registry_len.is_none() {
+        if !len_fresh {
             pipe.command(&[b"HLEN", self.registry_key.as_bytes()]);
         }
         // Read whole hashes when the request names at least half the fields a hash can
@@ -773,12 +774,13 @@ impl OnlineStore for RedisOnlineStore {
                 cache_update.push((fields[t].clone(), (entry, now)));
             }
         }
-        let read_len = match registry_len {
-            Some(_) => None,
-            None => match next_answer("HLEN")? {
+        let read_len = if len_fresh {
+            None
+        } else {
+            match next_answer("HLEN")? {
                 [wire::Frame::Int(len)] => Some((*len).max(0) as u64),
                 other => return Err(unexpected(&self.target, "HLEN", &other).into()),
-            },
+            }
         };
         {
             let mut cache = self

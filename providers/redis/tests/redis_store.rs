@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use common::{ensure_server, namespace_keys, store_in, NamespaceGuard, Proxy};
 use quiver_provider_redis::{
-    keys, RedisFactory, RedisOnlineStore, RedisOptions, EXPIRY_GRACE, ROUND_TRIP_TIMEOUT,
+    keys, RedisFactory, RedisOnlineStore, RedisOptions, EXPIRY_GRACE, REGISTRY_CACHE,
+    ROUND_TRIP_TIMEOUT,
 };
 use quiver_provider_sdk::{
     OnlineRead, OnlineRow, OnlineStore, OnlineTable, OnlineTableRef, OnlineValue, Provider,
@@ -560,6 +561,17 @@ async fn a_multi_get_of_100_entities_by_50_features_is_one_round_trip() {
             assert_eq!(value, &expected(e, f), "warm: entity {e} feature {f}");
         }
     }
+
+    // The cache aged: the registry is read again in the same pipeline, and the size read
+    // before still picks whole-hash reads (the refreshing request is not a slow one).
+    tokio::time::sleep(REGISTRY_CACHE + Duration::from_millis(50)).await;
+    proxy.reset();
+    let answer = store.multi_get(&tables, &entities).await.unwrap();
+    assert_eq!(proxy.round_trips(), 1);
+    let names: Vec<String> = proxy.commands().iter().map(name).collect();
+    assert_eq!((names[0].as_str(), names[1].as_str()), ("HMGET", "HLEN"));
+    assert!(names[2..].iter().all(|n| n == "HGETALL"), "{names:?}");
+    assert_eq!(answer[1][1], expected(1, 1));
 
     // A few tables out of many (and one asked twice): field by field again.
     let few = vec![tables[7].clone(), tables[3].clone(), tables[7].clone()];
