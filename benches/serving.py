@@ -8,8 +8,8 @@ a free port, without persistence, stopped at the end):
    (Cargo.toml: dependencies at opt-level 1, the request path at 3; no release build).
 2. Generates with DuckDB, deterministically, `serving.parquet` (SERVING_ENTITIES users × 50
    float features) and `materialize.parquet` (--entities users × 50 float features).
-3. Starts `quiver serve` (embedded metadata store) with a `files` provider and a `redis`
-   provider, applies 50 features over `serving.parquet` and waits for their materialization.
+3. Starts `quiver serve` (embedded metadata store; `--quiver-threads N` passes
+   `--worker-threads N`) with a `files` provider and a `redis` provider, applies 50 features over `serving.parquet` and waits for their materialization.
 4. Materialization: `redis-benchmark` HSET with pipelining on the same Redis (the
    ceiling: one field written per command), then 50 features over `materialize.parquet`
    applied and timed from apply until the last job succeeded. Rows = feature values
@@ -22,12 +22,13 @@ a free port, without persistence, stopped at the end):
    - fixed rate (default 500 req/s): Quiver over HTTP, and a raw pipelined `HMGET` of the
      same keys and fields straight from Redis (Quiver's added latency = the difference);
    - maximum throughput: the HTTP floor (a minimal axum JSON endpoint, `quiver-bench
-     floor`), Quiver, and `feast serve`.
+     floor`), Quiver, and `feast serve` (Feast after all the others: its workers work
+     through a backlog after a saturated run).
 8. Prints a table with the issue's targets and writes every figure to --out (JSON).
 
 Usage: python3 benches/serving.py [--entities 1000000] [--rate 500] [--seconds 20]
-       [--max-seconds 10] [--feast-workers 2] [--skip-materialize] [--skip-feast]
-       [--skip-serving]
+       [--max-seconds 10] [--feast-workers 2] [--quiver-threads 0] [--skip-materialize]
+       [--skip-feast] [--skip-serving]
 Needs: cargo, redis-server and redis-benchmark (Debian's redis-server package), Python 3.
 """
 
@@ -296,6 +297,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20, help="measured seconds per fixed-rate run")
     parser.add_argument("--max-seconds", type=int, default=10, help="measured seconds per max-throughput run")
     parser.add_argument("--feast-workers", type=int, default=2, help="feast serve worker processes")
+    parser.add_argument("--quiver-threads", type=int, default=0,
+                        help="quiver serve --worker-threads (0: its default, one per core); "
+                             "1 gives the lowest 1x50 latency here (BENCHMARKS.md)")
     parser.add_argument("--skip-materialize", action="store_true")
     parser.add_argument("--skip-feast", action="store_true")
     parser.add_argument("--skip-serving", action="store_true",
@@ -309,7 +313,8 @@ def main() -> None:
     generate(python, args.data, args.entities)
     work = Path(tempfile.mkdtemp(prefix="quiver-serving-bench."))
     (work / "data").symlink_to(args.data)
-    results: dict = {"machine": {"cores": os.cpu_count()}, "runs": []}
+    results: dict = {"machine": {"cores": os.cpu_count()}, "quiver_threads": args.quiver_threads,
+                     "runs": []}
     try:
         redis_port = free_port()
         start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
@@ -319,8 +324,9 @@ def main() -> None:
 
         quiver_port = free_port()
         url = f"http://127.0.0.1:{quiver_port}"
+        threads = [] if args.quiver_threads == 0 else ["--worker-threads", str(args.quiver_threads)]
         start([str(quiver), "serve", "--data-dir", str(work / ".quiver"),
-               "--listen", f"127.0.0.1:{quiver_port}"], work / "quiver.log", cwd=work,
+               "--listen", f"127.0.0.1:{quiver_port}", *threads], work / "quiver.log", cwd=work,
               env={**os.environ, "RUST_LOG": "warn"})
         wait_for("quiver serve", lambda: port_open(quiver_port))
 
@@ -407,10 +413,13 @@ def main() -> None:
                 runs.append(bench(tool, ["http", "--target", "quiver", "--url",
                                          f"{url}/api/v1/online-features", "--format", "quiver",
                                          *shape, *most]))
-                if feast_url:
-                    runs.append(bench(tool, ["http", "--target", "feast", "--url",
-                                             f"{feast_url}/get-online-features", "--format", "feast",
-                                             *shape, *most]))
+            # Feast last: its workers keep working through a backlog after a saturated
+            # run, which would load the machine during the next measurement.
+            for batch in (1, 100) if feast_url else ():
+                runs.append(bench(tool, ["http", "--target", "feast", "--url",
+                                         f"{feast_url}/get-online-features", "--format", "feast",
+                                         "--batch", str(batch), *common,
+                                         "--seconds", str(args.max_seconds)]))
     finally:
         stop_all()
         # The private Redis kept nothing on disk; the metadata store and logs go too.

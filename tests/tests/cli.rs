@@ -659,6 +659,35 @@ fn serve_keeps_its_store_under_dot_quiver_by_default() {
     assert_eq!(names(&entities.success().json()), ["user"]);
 }
 
+/// `serve --worker-threads`: zero, too many and non-numbers are one usage line before
+/// anything starts; one thread serves.
+#[test]
+fn serve_checks_its_worker_threads_and_serves_with_one() {
+    let q = quiver();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    for bad in ["0", "257", "two", ""] {
+        let run = q.run(&[
+            "serve",
+            "--data-dir",
+            dir,
+            "--listen",
+            "127.0.0.1:0",
+            "--worker-threads",
+            bad,
+        ]);
+        assert!(
+            run.error_line(2).contains("--worker-threads"),
+            "{bad:?}: {}",
+            run.stderr
+        );
+    }
+    let server = q.serve(&["--data-dir", dir, "--worker-threads", "1"]);
+    q.run(&["list", "entities", "--server", &server.url])
+        .success();
+    assert!(server.stop().success());
+}
+
 #[test]
 fn secrets_are_redacted_in_and_out_of_process() {
     let q = quiver();

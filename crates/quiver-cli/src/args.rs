@@ -86,6 +86,12 @@ pub struct ServeArgs {
     /// materializations.
     #[arg(long, value_name = "N", default_value_t = 2, env = "QUIVER_JOB_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub job_concurrency: u16,
+
+    /// Threads that run requests and jobs (default: one per core). One thread gives the
+    /// lowest latency per request when Redis and other work share the cores, at some
+    /// maximum throughput; run one replica per core to use them all (BENCHMARKS.md).
+    #[arg(long, value_name = "N", env = "QUIVER_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub worker_threads: Option<u16>,
 }
 
 /// A lease between 1 s and 1 h: shorter would let a busy replica lose jobs it is still

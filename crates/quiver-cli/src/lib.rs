@@ -27,7 +27,7 @@ use tracing_subscriber::EnvFilter;
 
 use args::{
     ApplyArgs, Cli, Command, GetArgs, JobsArgs, JobsCommand, LineageArgs, ListArgs, OutputFormat,
-    TrainingSetCommand,
+    ServeArgs, TrainingSetCommand,
 };
 use error::{one_line, CliError, EXIT_PLAN_CONFLICTS, EXIT_USAGE};
 use target::Target;
@@ -43,10 +43,15 @@ pub fn main() -> ExitCode {
     if let Err(e) = init_tracing(cli.log_level.as_deref(), serving) {
         return report(e);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Serve(ServeArgs {
+        worker_threads: Some(threads),
+        ..
+    }) = &cli.command
     {
+        builder.worker_threads(usize::from(*threads));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             return report(CliError::failed(format!(
