@@ -408,7 +408,9 @@ impl ReadPool {
             mut frames,
             ..
         } = replies;
-        if buf.capacity() > KEEP_BUFFER {
+        if buf.capacity() > KEEP_BUFFER
+            || frames.capacity() * std::mem::size_of::<Frame>() > KEEP_BUFFER
+        {
             return;
         }
         buf.clear();
