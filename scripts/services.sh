@@ -6,26 +6,9 @@
 # service.
 set -euo pipefail
 
-log() { echo "services: $*" >&2; }
-die() { echo "services: error: $*" >&2; exit 1; }
-
-# Run as root: directly when we are root, through passwordless sudo otherwise.
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo -n "$@"
-  else
-    die "need root (or passwordless sudo) to run: $*"
-  fi
-}
-
-apt_install() {
-  command -v apt-get >/dev/null 2>&1 || die "$* is missing and apt-get is not available to install it"
-  log "installing $* from Debian's packages"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+SCRIPT_NAME=services
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # wait_until DESCRIPTION COMMAND...: retry for up to 30 seconds.
 wait_until() {

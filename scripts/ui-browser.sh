@@ -7,31 +7,11 @@
 #
 # Prints the Chromium path on stdout (the last line) for the caller.
 set -euo pipefail
+
+SCRIPT_NAME=ui-browser
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "$0")/.."
-
-log() { echo "ui-browser: $*" >&2; }
-die() { echo "ui-browser: error: $*" >&2; exit 1; }
-
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo -n "$@"
-  else
-    die "need root (or passwordless sudo) to run: $*"
-  fi
-}
-
-apt_updated=false
-apt_install() {
-  command -v apt-get >/dev/null 2>&1 || die "$* is missing and apt-get is not available to install it"
-  log "installing $* from Debian's packages"
-  if ! $apt_updated; then
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    apt_updated=true
-  fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
 
 chromium_path() {
   local candidate
